@@ -1,0 +1,235 @@
+/**
+ * The service's configuration: read once from the environment, validated, frozen.
+ *
+ * Every variable is listed in `.env.example`. A bad value stops start-up with one line per
+ * offending variable (see `ConfigError`), never with a stack trace.
+ */
+import path from "node:path";
+
+export type NodeEnv = "development" | "test" | "production";
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export interface Config {
+  readonly env: NodeEnv;
+  readonly isProduction: boolean;
+  readonly logLevel: LogLevel;
+  /** Folder for local state: embedded Postgres data, generated secrets, the mail outbox. */
+  readonly dataDir: string;
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /** Serve Ruru (GraphiQL) at `/graphiql`. */
+    readonly graphiql: boolean;
+    /** Add the operation plan and SQL to every response's `extensions.explain` (debugging). */
+    readonly explain: boolean;
+  };
+  readonly database: {
+    /**
+     * Owner connection (migrations, worker); null means "boot the embedded server". Its user
+     * owns the schema; DATABASE_OWNER(_PASSWORD) only name the owner the embedded server creates.
+     */
+    readonly url: string | null;
+    /** Authenticator connection used by PostGraphile; derived from `url` when null. */
+    readonly authUrl: string | null;
+    /** Superuser connection for development tooling (db:reset, db:watch, db:commit) only. */
+    readonly rootUrl: string | null;
+    readonly ownerRole: string;
+    readonly ownerPassword: string;
+    readonly authenticatorRole: string;
+    readonly authenticatorPassword: string;
+    /** Apply migrations and policies when the process starts. */
+    readonly migrateOnStart: boolean;
+  };
+  readonly embeddedPostgres: {
+    readonly port: number;
+    readonly dataDir: string;
+    readonly databaseName: string;
+    readonly superuserPassword: string;
+  };
+  readonly worker: {
+    readonly concurrency: number;
+    readonly pollIntervalMs: number;
+  };
+}
+
+/** Thrown when the environment holds an invalid value; `problems` has one line per variable. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.join("\n"));
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Collects problems while reading variables so that all of them are reported at once. */
+class Reader {
+  readonly problems: string[] = [];
+  /** Every variable name asked for, in order: the list `.env.example` must cover. */
+  readonly names = new Set<string>();
+  private readonly env: Env;
+  constructor(env: Env) {
+    this.env = env;
+  }
+
+  raw(name: string): string | undefined {
+    this.names.add(name);
+    const value = this.env[name];
+    return value === undefined || value.trim() === "" ? undefined : value.trim();
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  optionalString(name: string): string | null {
+    return this.raw(name) ?? null;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    this.problems.push(`${name} must be one of ${allowed.join(", ")} (got "${value}")`);
+    return fallback;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value) || n < min || n > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max} (got "${value}")`);
+      return fallback;
+    }
+    return n;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (/^(1|true|yes|on)$/i.test(value)) return true;
+    if (/^(0|false|no|off)$/i.test(value)) return false;
+    this.problems.push(`${name} must be true or false (got "${value}")`);
+    return fallback;
+  }
+
+  postgresUrl(name: string): string | null {
+    const value = this.raw(name);
+    if (value === undefined) return null;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      this.problems.push(`${name} must be a postgres:// URL (got something that is not a URL)`);
+      return null;
+    }
+    if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+      this.problems.push(`${name} must be a postgres:// URL (got protocol "${url.protocol}")`);
+      return null;
+    }
+    if (url.pathname.replace(/^\//, "") === "") {
+      this.problems.push(`${name} must name a database, e.g. postgres://user:pass@host:5432/db`);
+      return null;
+    }
+    return value;
+  }
+
+  /** A role or database name: lowercase, so it never needs quoting in SQL. */
+  identifier(name: string, fallback: string): string {
+    const value = this.string(name, fallback);
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(value)) {
+      this.problems.push(
+        `${name} must be a lowercase PostgreSQL identifier (letters, digits, _) (got "${value}")`,
+      );
+      return fallback;
+    }
+    return value;
+  }
+
+  /** A secret with a development default that must be set explicitly in production. */
+  secret(name: string, developmentDefault: string, isProduction: boolean): string {
+    const value = this.raw(name);
+    if (value !== undefined) return value;
+    if (isProduction) this.problems.push(`${name} must be set when NODE_ENV=production`);
+    return developmentDefault;
+  }
+}
+
+/** Reads and validates the configuration. Pure: the same environment gives the same result. */
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+  const r = new Reader(env);
+  const config = readConfig(r, cwd);
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return Object.freeze(config);
+}
+
+/** The names of every environment variable the configuration reads. */
+export function configVariableNames(): string[] {
+  const r = new Reader({});
+  readConfig(r, process.cwd());
+  return [...r.names];
+}
+
+function readConfig(r: Reader, cwd: string): Config {
+  const nodeEnv = r.oneOf<NodeEnv>(
+    "NODE_ENV",
+    ["development", "test", "production"],
+    "development",
+  );
+  const isProduction = nodeEnv === "production";
+  const dataDir = path.resolve(cwd, r.string("DATA_DIR", ".data"));
+
+  const databaseUrl = r.postgresUrl("DATABASE_URL");
+  const authUrl = r.postgresUrl("AUTH_DATABASE_URL");
+  const rootUrl = r.postgresUrl("ROOT_DATABASE_URL");
+  if (isProduction && databaseUrl === null) {
+    r.problems.push(
+      "DATABASE_URL must be set when NODE_ENV=production (the embedded server is for development)",
+    );
+  }
+
+  const config: Config = {
+    env: nodeEnv,
+    isProduction,
+    logLevel: r.oneOf<LogLevel>("LOG_LEVEL", ["debug", "info", "warn", "error"], "info"),
+    dataDir,
+    http: {
+      host: r.string("HOST", "127.0.0.1"),
+      port: r.integer("PORT", 3000, 0, 65535),
+      graphiql: r.boolean("GRAPHIQL", !isProduction),
+      explain: r.boolean("GRAPHQL_EXPLAIN", false),
+    },
+    database: {
+      url: databaseUrl,
+      authUrl,
+      rootUrl,
+      ownerRole: r.identifier("DATABASE_OWNER", "mking_owner"),
+      ownerPassword: r.string("DATABASE_OWNER_PASSWORD", "mking_owner_dev"),
+      authenticatorRole: r.identifier("DATABASE_AUTHENTICATOR", "mking_authenticator"),
+      authenticatorPassword: r.secret(
+        "DATABASE_AUTHENTICATOR_PASSWORD",
+        "mking_authenticator_dev",
+        isProduction,
+      ),
+      migrateOnStart: r.boolean("MIGRATE_ON_START", true),
+    },
+    embeddedPostgres: {
+      port: r.integer("EMBEDDED_PG_PORT", 54321, 1024, 65535),
+      dataDir: path.resolve(dataDir, r.string("EMBEDDED_PG_DIR", "postgres")),
+      databaseName: r.identifier("EMBEDDED_PG_DATABASE", "mking_friend"),
+      superuserPassword: r.string("EMBEDDED_PG_SUPERUSER_PASSWORD", "postgres"),
+    },
+    worker: {
+      concurrency: r.integer("WORKER_CONCURRENCY", 4, 1, 100),
+      pollIntervalMs: r.integer("WORKER_POLL_INTERVAL_MS", 2000, 100, 600_000),
+    },
+  };
+
+  if (config.database.ownerRole === config.database.authenticatorRole) {
+    r.problems.push("DATABASE_AUTHENTICATOR must differ from DATABASE_OWNER");
+  }
+  return config;
+}

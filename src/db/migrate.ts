@@ -1,0 +1,97 @@
+/**
+ * The migrate step (`npm run db:migrate`, and every start unless MIGRATE_ON_START=false):
+ *
+ *   roles → graphile-worker's schema → committed migrations → policies/*.sql
+ *
+ * It runs under a database-wide advisory lock, so several processes starting at once take
+ * turns instead of racing; every part is idempotent.
+ */
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+
+import { migrate as runCommittedMigrations } from "graphile-migrate";
+import { runMigrations as runWorkerMigrations } from "graphile-worker";
+import pg from "pg";
+
+import type { Logger } from "../log.ts";
+import { MIGRATIONS_DIR } from "../paths.ts";
+import { workerLoggerFor } from "../workerLogger.ts";
+import { migrateSettings, releaseMigratePools } from "./gmrc.ts";
+import { applyPolicies } from "./policies.ts";
+import { ensureRoles, type AuthenticatorRole } from "./roles.ts";
+
+/** Arbitrary constant: the advisory lock key of the migrate step. */
+const MIGRATE_LOCK_KEY = 7_302_146_511;
+
+export interface MigrateOptions {
+  ownerUrl: string;
+  authenticator: AuthenticatorRole;
+  log: Logger;
+  /** Re-apply policies/*.sql afterwards (default true; false before the first migration exists). */
+  policies?: boolean;
+}
+
+export async function migrateDatabase({
+  ownerUrl,
+  authenticator,
+  log,
+  policies = true,
+}: MigrateOptions): Promise<void> {
+  const started = Date.now();
+  const client = new pg.Client({ connectionString: ownerUrl });
+  client.on("error", (error) => log.warn("migrate connection failed", { error }));
+  await client.connect();
+  try {
+    await client.query("select pg_advisory_lock($1)", [MIGRATE_LOCK_KEY]);
+    try {
+      await ensureRoles(client, authenticator);
+      await installWorkerSchema(ownerUrl, log);
+      try {
+        await runCommittedMigrations(await migrateSettings({ ownerUrl }, log));
+      } finally {
+        releaseMigratePools();
+      }
+      const files = policies ? await applyPolicies(client) : 0;
+      log.info("database migrated", { policyFiles: files, ms: Date.now() - started });
+    } finally {
+      await client.query("select pg_advisory_unlock($1)", [MIGRATE_LOCK_KEY]);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** graphile-worker keeps its queue in the `graphile_worker` schema; our triggers call into it. */
+export async function installWorkerSchema(ownerUrl: string, log: Logger): Promise<void> {
+  // Our own pool, ended here: nothing of it outlives the call (or errors after it).
+  const pgPool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
+  pgPool.on("error", () => undefined);
+  pgPool.on("connect", (client) => client.on("error", () => undefined));
+  try {
+    await runWorkerMigrations({ pgPool, logger: workerLoggerFor(log) });
+  } finally {
+    await pgPool.end();
+  }
+}
+
+/** The hash of the newest committed migration on disk (`--! Hash:` header), or null. */
+export async function latestCommittedMigrationHash(
+  dir: string = MIGRATIONS_DIR,
+): Promise<string | null> {
+  const committedDir = path.join(dir, "committed");
+  const files = (await readdir(committedDir).catch(() => [] as string[]))
+    .filter((f) => /^\d+.*\.sql$/.test(f))
+    .sort();
+  const last = files.at(-1);
+  if (!last) return null;
+  const head = (await readFile(path.join(committedDir, last), "utf8")).slice(0, 500);
+  return /^--! Hash: (\S+)$/m.exec(head)?.[1] ?? null;
+}
+
+/** The hash of the newest migration applied to the database, or null when none is. */
+export async function latestAppliedMigrationHash(client: pg.ClientBase): Promise<string | null> {
+  const { rows } = await client.query<{ hash: string }>(
+    `select hash from graphile_migrate.migrations order by filename desc limit 1`,
+  );
+  return rows[0]?.hash ?? null;
+}

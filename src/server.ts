@@ -1,0 +1,144 @@
+/**
+ * The HTTP server: Express 5 with PostGraphile (grafserv) at /graphql (+ websockets), Ruru
+ * (GraphiQL) at /graphiql, and the health endpoints operators and orchestrators poll.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+import express, { type Express } from "express";
+import pg from "pg";
+import { postgraphile, type PostGraphileInstance } from "postgraphile";
+import { grafserv } from "postgraphile/grafserv/express/v4";
+
+import { makePreset } from "../graphile.config.ts";
+import { latestAppliedMigrationHash, latestCommittedMigrationHash } from "./db/migrate.ts";
+import type { Logger } from "./log.ts";
+
+export interface ApiServerOptions {
+  ownerUrl: string;
+  authUrl: string;
+  host: string;
+  port: number;
+  isProduction: boolean;
+  graphiql: boolean;
+  explain: boolean;
+  log: Logger;
+}
+
+export interface ApiServer {
+  readonly app: Express;
+  readonly httpServer: Server;
+  readonly pgl: PostGraphileInstance;
+  /** e.g. http://127.0.0.1:3000 */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export type Readiness =
+  { ready: true } | { ready: false; reason: "database unreachable" | "migrations pending" };
+
+/** Ready when the database answers and holds the newest committed migration. */
+export async function checkReadiness(
+  pool: pg.Pool,
+  expectedHash: string | null,
+): Promise<Readiness> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch {
+    return { ready: false, reason: "database unreachable" };
+  }
+  try {
+    const applied = await latestAppliedMigrationHash(client).catch(() => null);
+    return applied === expectedHash
+      ? { ready: true }
+      : { ready: false, reason: "migrations pending" };
+  } catch {
+    return { ready: false, reason: "database unreachable" };
+  } finally {
+    client.release();
+  }
+}
+
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const log = options.log.child({ component: "api" });
+  const app = express();
+  app.disable("x-powered-by");
+  const httpServer = createServer(app);
+
+  // A tiny owner pool for /readyz (the authenticator cannot read migration bookkeeping).
+  const healthPool = new pg.Pool({
+    connectionString: options.ownerUrl,
+    max: 2,
+    connectionTimeoutMillis: 2000,
+    application_name: "mking-friend-health",
+  });
+  healthPool.on("error", () => undefined);
+  const expectedHash = await latestCommittedMigrationHash();
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", async (_req, res) => {
+    const readiness = await checkReadiness(healthPool, expectedHash);
+    res
+      .status(readiness.ready ? 200 : 503)
+      .json(
+        readiness.ready ? { status: "ready" } : { status: "not ready", reason: readiness.reason },
+      );
+  });
+
+  // PostGraphile's connections, as the authenticator; ended by close().
+  const authPool = new pg.Pool({
+    connectionString: options.authUrl,
+    max: 10,
+    application_name: "mking-friend-api",
+  });
+  authPool.on("error", (error) => log.warn("idle API connection failed", { error }));
+  authPool.on("connect", (client) => {
+    client.on("error", (error) => log.warn("API connection failed", { error }));
+  });
+
+  const preset = makePreset({
+    authPool,
+    isProduction: options.isProduction,
+    graphiql: options.graphiql,
+    explain: options.explain,
+    log,
+  });
+  const pgl = postgraphile(preset);
+  const serv = pgl.createServ(grafserv);
+  await serv.addTo(app, httpServer);
+  // Build the schema now, so a broken database fails start-up rather than the first request.
+  await pgl.getSchema();
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once("error", reject);
+    httpServer.listen(options.port, options.host, () => {
+      httpServer.off("error", reject);
+      resolve();
+    });
+  });
+  httpServer.on("error", (error) => log.error("http server error", { error }));
+  const { port } = httpServer.address() as AddressInfo;
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    httpServer,
+    pgl,
+    url,
+    close: () =>
+      (closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+        httpServer.closeIdleConnections();
+        await pgl.release(); // also releases grafserv (its websockets)
+        httpServer.closeAllConnections();
+        await closed;
+        await Promise.all([authPool.end(), healthPool.end()]);
+        log.info("api server stopped");
+      })()),
+  };
+}

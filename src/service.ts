@@ -1,0 +1,116 @@
+/**
+ * Runs the service (entry point: src/main.ts). Modes: `all` (API + worker, `npm start`),
+ * `server` (API only) and `worker` (worker only), for scaling them separately.
+ *
+ * Start-up: config → database (embedded unless DATABASE_URL) → migrate → API and/or worker.
+ * Shutdown on SIGINT/SIGTERM, in reverse: stop accepting requests, let running jobs finish,
+ * close connections, stop the embedded server if this process started it.
+ */
+import type { Config } from "./config.ts";
+import { connectDatabase, type DatabaseConnections } from "./db/connection.ts";
+import { migrateDatabase } from "./db/migrate.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { startApiServer, type ApiServer } from "./server.ts";
+import { startWorker, type Worker } from "./worker.ts";
+
+export type Mode = "all" | "server" | "worker";
+export const MODES: readonly Mode[] = ["all", "server", "worker"];
+/** After this long, a shutdown that is still waiting (e.g. on a stuck job) gives up. */
+const SHUTDOWN_DEADLINE_MS = 30_000;
+
+interface Running {
+  db: DatabaseConnections;
+  server: ApiServer | null;
+  worker: Worker | null;
+}
+
+async function start(mode: Mode, config: Config, log: Logger): Promise<Running> {
+  const started = Date.now();
+  const db = await connectDatabase(config, log);
+  const running: Running = { db, server: null, worker: null };
+  try {
+    if (config.database.migrateOnStart) {
+      await migrateDatabase({ ownerUrl: db.ownerUrl, authenticator: db.authenticator, log });
+    }
+    if (mode !== "worker") {
+      running.server = await startApiServer({
+        ownerUrl: db.ownerUrl,
+        authUrl: db.authUrl,
+        host: config.http.host,
+        port: config.http.port,
+        isProduction: config.isProduction,
+        graphiql: config.http.graphiql,
+        explain: config.http.explain,
+        log,
+      });
+    }
+    if (mode !== "server") {
+      running.worker = await startWorker({
+        ownerUrl: db.ownerUrl,
+        concurrency: config.worker.concurrency,
+        pollIntervalMs: config.worker.pollIntervalMs,
+        log,
+      });
+    }
+  } catch (error) {
+    await stop(running, log).catch(() => undefined);
+    throw error;
+  }
+  const ms = Date.now() - started;
+  if (running.server) {
+    const { url } = running.server;
+    log.info(`GraphQL API ready at ${url}/graphql`, { ms });
+    if (config.http.graphiql) log.info(`GraphiQL (Ruru) at ${url}/graphiql`);
+  } else {
+    log.info("worker ready", { ms });
+  }
+  return running;
+}
+
+async function stop(running: Running, log: Logger): Promise<void> {
+  await running.server?.close();
+  await running.worker?.stop();
+  await running.db.close();
+  log.info("stopped");
+}
+
+/** Starts in `mode` and stops cleanly on SIGINT/SIGTERM; exits the process on failure. */
+export async function runService(mode: Mode, config: Config): Promise<void> {
+  const log = createLogger({ level: config.logLevel, json: config.isProduction });
+  const starting = start(mode, config, log);
+
+  // Signals are handled from the first moment: one that arrives during start-up stops the
+  // service as soon as it is up, instead of killing it half-started.
+  let shuttingDown = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (shuttingDown) {
+      log.warn("second signal: exiting without waiting", { signal });
+      process.exit(1);
+    }
+    shuttingDown = true;
+    log.info("shutting down", { signal });
+    const deadline = setTimeout(() => {
+      log.error("shutdown took too long; exiting", { ms: SHUTDOWN_DEADLINE_MS });
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    starting
+      .then((running) => stop(running, log))
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log.error("shutdown failed", { error: (error as Error).message });
+          process.exit(1);
+        },
+      );
+  };
+  process.on("SIGINT", shutdown);
+  process.on("SIGTERM", shutdown);
+
+  try {
+    await starting;
+  } catch (error) {
+    log.error("start-up failed", { error: (error as Error).message });
+    process.exit(1);
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The background worker: graphile-worker running src/tasks/ and src/crontab against the same
+ * database, as the owner role (tasks maintain counters and notifications across users, so
+ * they are not subject to the API's row-level security).
+ */
+import { readFile } from "node:fs/promises";
+
+import {
+  makeWorkerUtils,
+  run,
+  type Runner,
+  type TaskList,
+  type WorkerUtils,
+} from "graphile-worker";
+import pg from "pg";
+
+import type { Logger } from "./log.ts";
+import { makeTaskList } from "./tasks/index.ts";
+import { workerLoggerFor } from "./workerLogger.ts";
+
+export const CRONTAB_PATH = new URL("./crontab", import.meta.url);
+
+export interface WorkerOptions {
+  ownerUrl: string;
+  concurrency: number;
+  pollIntervalMs: number;
+  log: Logger;
+  /** Tasks in addition to src/tasks (same identifier: replaces it). */
+  extraTasks?: TaskList;
+}
+
+export interface Worker {
+  readonly runner: Runner;
+  readonly workerUtils: WorkerUtils;
+  /** Stops taking jobs, lets running jobs finish, then releases connections. */
+  stop(): Promise<void>;
+}
+
+export async function startWorker(options: WorkerOptions): Promise<Worker> {
+  const log = options.log.child({ component: "worker" });
+  const pgPool = new pg.Pool({
+    connectionString: options.ownerUrl,
+    max: options.concurrency + 2,
+    application_name: "mking-friend-worker",
+  });
+  pgPool.on("error", (error) => log.warn("idle worker connection failed", { error }));
+  pgPool.on("connect", (client) => {
+    client.on("error", (error) => log.warn("worker connection failed", { error }));
+  });
+  const logger = workerLoggerFor(log);
+  const workerUtils = await makeWorkerUtils({ pgPool, logger });
+  let runner: Runner;
+  try {
+    runner = await run({
+      pgPool,
+      logger,
+      concurrency: options.concurrency,
+      pollInterval: options.pollIntervalMs,
+      noHandleSignals: true,
+      taskList: { ...makeTaskList({ workerUtils, log }), ...options.extraTasks },
+      crontab: await readFile(CRONTAB_PATH, "utf8"),
+    });
+  } catch (error) {
+    await workerUtils.release();
+    await pgPool.end();
+    throw error;
+  }
+  log.info("worker started", { concurrency: options.concurrency });
+
+  let stopping: Promise<void> | null = null;
+  return {
+    runner,
+    workerUtils,
+    stop: () =>
+      (stopping ??= (async () => {
+        await runner.stop("shutting down");
+        await workerUtils.release();
+        await pgPool.end();
+        log.info("worker stopped");
+      })()),
+  };
+}
