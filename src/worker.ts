@@ -57,6 +57,9 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       concurrency: options.concurrency,
       pollInterval: options.pollIntervalMs,
       noHandleSignals: true,
+      // Batched (delay 0) completion and failure writes are flushed by stop(); unbatched ones
+      // are fire-and-forget and could be lost when the pool closes right after a job finishes.
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
       taskList: { ...makeTaskList({ workerUtils, log }), ...options.extraTasks },
       crontab: await readFile(CRONTAB_PATH, "utf8"),
     });

@@ -56,11 +56,6 @@ describe("the worker", () => {
     const done = await succeeded(jobId);
     expect(done.task_identifier).toBe("worker__cleanup");
     expect(log.lines.some((l) => l.includes("worker cleanup done"))).toBe(true);
-    // A finished job is removed from the queue.
-    const left = await withClient(db.ownerUrl, (c) =>
-      c.query(`select 1 from graphile_worker.jobs where id = $1`, [jobId]),
-    );
-    expect(left.rowCount).toBe(0);
   });
 
   it("registers every task of src/tasks and schedules the crontab", async () => {
@@ -106,9 +101,9 @@ describe("the worker", () => {
       await stopping;
       expect(finished).toBe(true);
       const { rows } = await withClient(other.ownerUrl, (c) =>
-        c.query(`select count(*)::int as n from graphile_worker.jobs`),
+        c.query(`select task_identifier, attempts, last_error from graphile_worker.jobs`),
       );
-      expect(rows[0].n).toBe(0);
+      expect(rows).toEqual([]);
       expect(otherLog.lines.some((l) => l.includes("worker stopped"))).toBe(true);
     } finally {
       release();
