@@ -7,47 +7,68 @@ import type pg from "pg";
 import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 
+import { makeAuthPlugin } from "./plugins/auth.ts";
 import { ErrorCodesPlugin } from "./plugins/errorCodes.ts";
 import { InflectionPlugin } from "./plugins/inflection.ts";
-import { ANONYMOUS_ROLE } from "./src/db/roles.ts";
+import { makeRequestGuardsPlugin } from "./plugins/requestGuards.ts";
+import { requestContextFor } from "./src/auth/request.ts";
+import type { TokenService } from "./src/auth/tokens.ts";
+import type { Config } from "./src/config.ts";
 import { createMaskError } from "./src/errors.ts";
 import type { Logger } from "./src/log.ts";
 
 export interface PresetOptions {
+  config: Config;
   /** A pool of authenticator connections: PostGraphile never connects as the owner. */
   authPool: pg.Pool;
-  isProduction: boolean;
-  graphiql: boolean;
-  /** Include the plan and SQL in responses (`extensions.explain`); never in production. */
-  explain: boolean;
+  tokens: TokenService;
   log: Logger;
 }
 
-export function makePreset(options: PresetOptions): GraphileConfig.Preset {
+export function makePreset({
+  config,
+  authPool,
+  tokens,
+  log,
+}: PresetOptions): GraphileConfig.Preset {
+  const { auth, api, http, isProduction } = config;
   return {
     extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset],
     // Rows are addressed by their UUID `id`; no Relay global ids to translate.
     disablePlugins: ["NodePlugin"],
-    plugins: [InflectionPlugin, ErrorCodesPlugin],
-    pgServices: [
-      makePgService({
-        pool: options.authPool,
-        schemas: ["app_public"],
-        pubsub: true,
+    plugins: [
+      InflectionPlugin,
+      ErrorCodesPlugin,
+      makeRequestGuardsPlugin({
+        maxDepth: api.maxDepth,
+        maxCost: api.maxCost,
+        defaultPageSize: api.defaultPageSize,
+        maxPageSize: api.maxPageSize,
+        introspection: api.introspection,
+      }),
+      makeAuthPlugin({
+        tokens,
+        bcryptCost: auth.bcryptCost,
+        refreshTokenTtlDays: auth.refreshTokenTtlDays,
+        loginMaxFailures: auth.loginMaxFailures,
+        loginMaxFailuresPerClient: auth.loginMaxFailuresPerClient,
+        loginFailureWindowMinutes: auth.loginFailureWindowMinutes,
       }),
     ],
+    pgServices: [makePgService({ pool: authPool, schemas: ["app_public"], pubsub: true })],
     grafast: {
-      explain: options.explain && !options.isProduction,
-      context: () => ({ pgSettings: { role: ANONYMOUS_ROLE } }),
+      explain: http.explain && !isProduction,
+      context: (requestContext) =>
+        requestContextFor(requestContext, tokens, { statementTimeoutMs: api.statementTimeoutMs }),
     },
     grafserv: {
       graphqlPath: "/graphql",
-      graphiql: options.graphiql,
+      graphiql: http.graphiql,
       graphiqlPath: "/graphiql",
       graphiqlOnGraphQLGET: false,
       websockets: true,
-      maxRequestLength: 100_000,
-      maskError: createMaskError({ exposeInternalErrors: !options.isProduction, log: options.log }),
+      maxRequestLength: api.maxRequestBytes,
+      maskError: createMaskError({ exposeInternalErrors: !isProduction, log }),
     },
     schema: {
       // The committed schema.graphql is written by `npm run schema:export`, not at start-up.

@@ -1,10 +1,23 @@
--- Who may read and change app_public.event_attendees. Re-applied after every migrate; this file is the
--- truth: it drops every policy on the table first.
--- Placeholder until the auth/RLS issue: row-level security is on and denies every row.
+-- Who may read and change app_public.event_attendees: answers are visible with their event, but
+-- not those of people on either side of a block with you. You answer (RSVP), change and
+-- withdraw only your own answer, only to events you can see.
 select app_private.drop_policies('app_public.event_attendees');
 alter table app_public.event_attendees enable row level security;
 
-create policy deny_all on app_public.event_attendees for all to anonymous, authenticated using (false);
+create policy select_visible on app_public.event_attendees for select to anonymous, authenticated
+  using (user_id not in (select app_hidden.blocked_user_ids())
+         and exists (select 1 from app_public.events e where e.id = event_id));
+create policy insert_own on app_public.event_attendees for insert to authenticated
+  with check (user_id = (select app_public.current_user_id())
+              and exists (select 1 from app_public.events e where e.id = event_id));
+create policy update_own on app_public.event_attendees for update to authenticated
+  using (user_id = (select app_public.current_user_id()))
+  with check (user_id = (select app_public.current_user_id()));
+create policy delete_own on app_public.event_attendees for delete to authenticated
+  using (user_id = (select app_public.current_user_id()));
 
 revoke all on app_public.event_attendees from anonymous, authenticated;
 grant select on app_public.event_attendees to anonymous, authenticated;
+grant insert (event_id, user_id, status) on app_public.event_attendees to authenticated;
+grant update (status) on app_public.event_attendees to authenticated;
+grant delete on app_public.event_attendees to authenticated;

@@ -1,10 +1,26 @@
--- Who may read and change app_public.post_media. Re-applied after every migrate; this file is the
--- truth: it drops every policy on the table first.
--- Placeholder until the auth/RLS issue: row-level security is on and denies every row.
+-- Who may read and change app_public.post_media: media follow their post (visible when the
+-- post is) and are written only by the post's author.
 select app_private.drop_policies('app_public.post_media');
 alter table app_public.post_media enable row level security;
 
-create policy deny_all on app_public.post_media for all to anonymous, authenticated using (false);
+create policy select_visible_post on app_public.post_media for select to anonymous, authenticated
+  using (exists (select 1 from app_public.posts p where p.id = post_id));
+create policy insert_author on app_public.post_media for insert to authenticated
+  with check (exists (select 1 from app_public.posts p
+                       where p.id = post_id and p.author_id = (select app_public.current_user_id())));
+create policy update_author on app_public.post_media for update to authenticated
+  using (exists (select 1 from app_public.posts p
+                  where p.id = post_id and p.author_id = (select app_public.current_user_id())))
+  with check (exists (select 1 from app_public.posts p
+                       where p.id = post_id and p.author_id = (select app_public.current_user_id())));
+create policy delete_author on app_public.post_media for delete to authenticated
+  using (exists (select 1 from app_public.posts p
+                  where p.id = post_id and p.author_id = (select app_public.current_user_id())));
 
 revoke all on app_public.post_media from anonymous, authenticated;
 grant select on app_public.post_media to anonymous, authenticated;
+grant insert (post_id, media_type, media_url, thumbnail_url, file_size, duration, width, height,
+              alt_text, order_index)
+  on app_public.post_media to authenticated;
+grant update (thumbnail_url, alt_text, order_index) on app_public.post_media to authenticated;
+grant delete on app_public.post_media to authenticated;

@@ -50,6 +50,39 @@ export interface Config {
     readonly concurrency: number;
     readonly pollIntervalMs: number;
   };
+  readonly auth: {
+    /** HS256 secret; null in development means "generate one and keep it in DATA_DIR". */
+    readonly jwtSecret: string | null;
+    readonly jwtAlgorithm: "HS256" | "RS256";
+    /** PEM keys for RS256. */
+    readonly jwtPrivateKey: string | null;
+    readonly jwtPublicKey: string | null;
+    readonly jwtAudience: string;
+    readonly jwtIssuer: string;
+    readonly accessTokenTtlSeconds: number;
+    readonly refreshTokenTtlDays: number;
+    readonly bcryptCost: number;
+    /** Failed sign-ins allowed per e-mail, and per client address, within the window. */
+    readonly loginMaxFailures: number;
+    readonly loginMaxFailuresPerClient: number;
+    readonly loginFailureWindowMinutes: number;
+    /** Trust X-Forwarded-For (behind a reverse proxy) for the client address. */
+    readonly trustProxy: boolean;
+  };
+  readonly api: {
+    readonly statementTimeoutMs: number;
+    readonly maxDepth: number;
+    readonly maxCost: number;
+    readonly defaultPageSize: number;
+    readonly maxPageSize: number;
+    readonly introspection: boolean;
+    readonly maxRequestBytes: number;
+  };
+  readonly mail: {
+    readonly from: string;
+    /** Where links in e-mails point (the client app). */
+    readonly appUrl: string;
+  };
 }
 
 /** Thrown when the environment holds an invalid value; `problems` has one line per variable. */
@@ -135,6 +168,18 @@ class Reader {
       return null;
     }
     return value;
+  }
+
+  /** A PEM key; `\n` escapes are accepted so a key fits on one line of an env file. */
+  pem(name: string): string | null {
+    const value = this.raw(name);
+    if (value === undefined) return null;
+    const pem = value.replace(/\\n/g, "\n");
+    if (!/-----BEGIN [A-Z ]+-----[\s\S]+-----END [A-Z ]+-----/.test(pem)) {
+      this.problems.push(`${name} must be a PEM key (-----BEGIN ... KEY----- ...)`);
+      return null;
+    }
+    return pem;
   }
 
   /** A role or database name: lowercase, so it never needs quoting in SQL. */
@@ -226,7 +271,59 @@ function readConfig(r: Reader, cwd: string): Config {
       concurrency: r.integer("WORKER_CONCURRENCY", 4, 1, 100),
       pollIntervalMs: r.integer("WORKER_POLL_INTERVAL_MS", 2000, 100, 600_000),
     },
+    auth: {
+      jwtSecret: r.optionalString("JWT_SECRET"),
+      jwtAlgorithm: r.oneOf("JWT_ALGORITHM", ["HS256", "RS256"] as const, "HS256"),
+      jwtPrivateKey: r.pem("JWT_PRIVATE_KEY"),
+      jwtPublicKey: r.pem("JWT_PUBLIC_KEY"),
+      jwtAudience: r.string("JWT_AUDIENCE", "mking-friend"),
+      jwtIssuer: r.string("JWT_ISSUER", "mking-friend"),
+      accessTokenTtlSeconds: r.integer("ACCESS_TOKEN_TTL_SECONDS", 900, 30, 86_400),
+      refreshTokenTtlDays: r.integer("REFRESH_TOKEN_TTL_DAYS", 30, 1, 365),
+      bcryptCost: r.integer("BCRYPT_COST", isProduction ? 12 : 10, 4, 15),
+      loginMaxFailures: r.integer("LOGIN_MAX_FAILURES", 10, 1, 1000),
+      loginMaxFailuresPerClient: r.integer("LOGIN_MAX_FAILURES_PER_CLIENT", 50, 1, 100_000),
+      loginFailureWindowMinutes: r.integer("LOGIN_FAILURE_WINDOW_MINUTES", 15, 1, 1440),
+      trustProxy: r.boolean("TRUST_PROXY", false),
+    },
+    api: {
+      statementTimeoutMs: r.integer("API_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+      maxDepth: r.integer("GRAPHQL_MAX_DEPTH", 12, 2, 100),
+      maxCost: r.integer("GRAPHQL_MAX_COST", 20_000, 10, 10_000_000),
+      defaultPageSize: r.integer("GRAPHQL_DEFAULT_PAGE_SIZE", 20, 1, 1000),
+      maxPageSize: r.integer("GRAPHQL_MAX_PAGE_SIZE", 100, 1, 10_000),
+      introspection: r.boolean("GRAPHQL_INTROSPECTION", !isProduction),
+      maxRequestBytes: r.integer("MAX_REQUEST_BYTES", 100_000, 1_000, 10_000_000),
+    },
+    mail: {
+      from: r.string("MAIL_FROM", "MKing Friend <no-reply@mking-friend.local>"),
+      appUrl: r.string("APP_URL", "http://localhost:3000").replace(/\/+$/, ""),
+    },
   };
+
+  const { auth, api } = config;
+  if (auth.jwtAlgorithm === "HS256") {
+    if (auth.jwtSecret !== null && auth.jwtSecret.length < 32) {
+      r.problems.push("JWT_SECRET must be at least 32 characters long");
+    }
+    if (auth.jwtSecret === null && isProduction) {
+      r.problems.push(
+        "JWT_SECRET must be set when NODE_ENV=production (or use JWT_ALGORITHM=RS256)",
+      );
+    }
+  } else if (!auth.jwtPrivateKey || !auth.jwtPublicKey) {
+    r.problems.push(
+      "JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (PEM) must be set when JWT_ALGORITHM=RS256",
+    );
+  }
+  if (isProduction && auth.bcryptCost < 10) {
+    r.problems.push(
+      `BCRYPT_COST must be at least 10 when NODE_ENV=production (got ${auth.bcryptCost})`,
+    );
+  }
+  if (api.defaultPageSize > api.maxPageSize) {
+    r.problems.push("GRAPHQL_DEFAULT_PAGE_SIZE must not exceed GRAPHQL_MAX_PAGE_SIZE");
+  }
 
   if (config.database.ownerRole === config.database.authenticatorRole) {
     r.problems.push("DATABASE_AUTHENTICATOR must differ from DATABASE_OWNER");

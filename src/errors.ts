@@ -159,6 +159,12 @@ export function createMaskError(
     }
     const mapped = fromDatabaseError(original as PgErrorLike);
     if (mapped) return rebuild(mapped.message, mapped.extensions);
+    // A generated delete mutation that matched no row you may delete (@dataplan/pg's wording).
+    if (/^No values were deleted in collection/.test(original.message)) {
+      return rebuild("Nothing was deleted: it does not exist or you may not delete it.", {
+        code: "NOT_FOUND",
+      });
+    }
 
     const errorId = randomUUID();
     options.log.error("unexpected error in a GraphQL request", {

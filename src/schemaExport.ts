@@ -14,13 +14,14 @@ import { connectDatabase } from "./db/connection.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { SCHEMA_GRAPHQL_PATH } from "./paths.ts";
+import { tokenServiceFor } from "./server.ts";
 
 /** The API's schema as sorted SDL, introspected through the authenticator's connection. */
 export async function buildSchemaSdl(authUrl: string, log: Logger): Promise<string> {
   const authPool = new pg.Pool({ connectionString: authUrl, max: 2 });
-  const pgl = postgraphile(
-    makePreset({ authPool, isProduction: false, graphiql: false, explain: false, log }),
-  );
+  // The schema does not depend on secrets or environment: a fixed development config builds it.
+  const config = loadConfig({ JWT_SECRET: "schema-export-only-schema-export-only" });
+  const pgl = postgraphile(makePreset({ config, authPool, tokens: tokenServiceFor(config), log }));
   try {
     const schema = await pgl.getSchema();
     return printSchema(lexicographicSortSchema(schema)) + "\n";

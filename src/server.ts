@@ -11,17 +11,17 @@ import { postgraphile, type PostGraphileInstance } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 
 import { makePreset } from "../graphile.config.ts";
+import { resolveJwtKeys } from "./auth/keys.ts";
+import { authenticateRequests } from "./auth/request.ts";
+import { TokenService } from "./auth/tokens.ts";
+import type { Config } from "./config.ts";
 import { latestAppliedMigrationHash, latestCommittedMigrationHash } from "./db/migrate.ts";
 import type { Logger } from "./log.ts";
 
 export interface ApiServerOptions {
+  config: Config;
   ownerUrl: string;
   authUrl: string;
-  host: string;
-  port: number;
-  isProduction: boolean;
-  graphiql: boolean;
-  explain: boolean;
   log: Logger;
 }
 
@@ -60,11 +60,24 @@ export async function checkReadiness(
   }
 }
 
+/** Signs and verifies access tokens with the configured keys. */
+export function tokenServiceFor(config: Config): TokenService {
+  return new TokenService({
+    keys: resolveJwtKeys(config),
+    audience: config.auth.jwtAudience,
+    issuer: config.auth.jwtIssuer,
+    ttlSeconds: config.auth.accessTokenTtlSeconds,
+  });
+}
+
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const { config } = options;
   const log = options.log.child({ component: "api" });
   const app = express();
   app.disable("x-powered-by");
+  app.set("trust proxy", config.auth.trustProxy);
   const httpServer = createServer(app);
+  const tokens = tokenServiceFor(config);
 
   // A tiny owner pool for /readyz (the authenticator cannot read migration bookkeeping).
   const healthPool = new pg.Pool({
@@ -99,14 +112,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     client.on("error", (error) => log.warn("API connection failed", { error }));
   });
 
-  const preset = makePreset({
-    authPool,
-    isProduction: options.isProduction,
-    graphiql: options.graphiql,
-    explain: options.explain,
-    log,
-  });
-  const pgl = postgraphile(preset);
+  // Who is calling: verified before GraphQL runs; a bad token is a 401 (src/auth/request.ts).
+  app.use("/graphql", authenticateRequests(tokens));
+
+  const pgl = postgraphile(makePreset({ config, authPool, tokens, log }));
   const serv = pgl.createServ(grafserv);
   await serv.addTo(app, httpServer);
   // Build the schema now, so a broken database fails start-up rather than the first request.
@@ -114,14 +123,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once("error", reject);
-    httpServer.listen(options.port, options.host, () => {
+    httpServer.listen(config.http.port, config.http.host, () => {
       httpServer.off("error", reject);
       resolve();
     });
   });
   httpServer.on("error", (error) => log.error("http server error", { error }));
   const { port } = httpServer.address() as AddressInfo;
-  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const host = config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
 
   let closing: Promise<void> | null = null;

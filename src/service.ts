@@ -11,7 +11,7 @@ import { connectDatabase, type DatabaseConnections } from "./db/connection.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { startApiServer, type ApiServer } from "./server.ts";
-import { startWorker, type Worker } from "./worker.ts";
+import { mailFor, startWorker, type Worker } from "./worker.ts";
 
 export type Mode = "all" | "server" | "worker";
 export const MODES: readonly Mode[] = ["all", "server", "worker"];
@@ -34,13 +34,9 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
     }
     if (mode !== "worker") {
       running.server = await startApiServer({
+        config,
         ownerUrl: db.ownerUrl,
         authUrl: db.authUrl,
-        host: config.http.host,
-        port: config.http.port,
-        isProduction: config.isProduction,
-        graphiql: config.http.graphiql,
-        explain: config.http.explain,
         log,
       });
     }
@@ -50,6 +46,7 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
         concurrency: config.worker.concurrency,
         pollIntervalMs: config.worker.pollIntervalMs,
         log,
+        mail: mailFor(config),
       });
     }
   } catch (error) {

@@ -4,6 +4,7 @@
  * they are not subject to the API's row-level security).
  */
 import { readFile } from "node:fs/promises";
+import path from "node:path";
 
 import {
   makeWorkerUtils,
@@ -14,17 +15,29 @@ import {
 } from "graphile-worker";
 import pg from "pg";
 
+import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { makeTaskList } from "./tasks/index.ts";
+import { outboxTransport } from "./mail/transport.ts";
+import { makeTaskList, type TaskDependencies } from "./tasks/index.ts";
 import { workerLoggerFor } from "./workerLogger.ts";
 
 export const CRONTAB_PATH = new URL("./crontab", import.meta.url);
+
+/** The mail settings tasks use: the development outbox under DATA_DIR (SMTP comes later). */
+export function mailFor(config: Config): TaskDependencies["mail"] {
+  return {
+    transport: outboxTransport(path.join(config.dataDir, "outbox")),
+    from: config.mail.from,
+    appUrl: config.mail.appUrl,
+  };
+}
 
 export interface WorkerOptions {
   ownerUrl: string;
   concurrency: number;
   pollIntervalMs: number;
   log: Logger;
+  mail: TaskDependencies["mail"];
   /** Tasks in addition to src/tasks (same identifier: replaces it). */
   extraTasks?: TaskList;
 }
@@ -60,7 +73,10 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       // Batched (delay 0) completion and failure writes are flushed by stop(); unbatched ones
       // are fire-and-forget and could be lost when the pool closes right after a job finishes.
       preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
-      taskList: { ...makeTaskList({ workerUtils, log }), ...options.extraTasks },
+      taskList: {
+        ...makeTaskList({ workerUtils, log, mail: options.mail }),
+        ...options.extraTasks,
+      },
       crontab: await readFile(CRONTAB_PATH, "utf8"),
     });
   } catch (error) {

@@ -7,6 +7,13 @@ import { readFileSync } from "node:fs";
 import { ConfigError, configVariableNames, loadConfig } from "../src/config.ts";
 import { startProcess } from "./helpers/process.ts";
 
+const production = {
+  NODE_ENV: "production",
+  DATABASE_URL: "postgres://o:p@db/app",
+  DATABASE_AUTHENTICATOR_PASSWORD: "s3cret",
+  JWT_SECRET: "a-production-secret-of-at-least-32-chars",
+};
+
 function problemsOf(env: Record<string, string>): readonly string[] {
   try {
     loadConfig(env, "/srv/app");
@@ -80,13 +87,15 @@ describe("loadConfig", () => {
     expect(problemsOf({ NODE_ENV: "production" })).toEqual([
       "DATABASE_URL must be set when NODE_ENV=production (the embedded server is for development)",
       "DATABASE_AUTHENTICATOR_PASSWORD must be set when NODE_ENV=production",
+      "JWT_SECRET must be set when NODE_ENV=production (or use JWT_ALGORITHM=RS256)",
     ]);
-    const config = loadConfig({
-      NODE_ENV: "production",
-      DATABASE_URL: "postgres://o:p@db/app",
-      DATABASE_AUTHENTICATOR_PASSWORD: "s3cret",
-    });
+    expect(problemsOf({ ...production, BCRYPT_COST: "8" })).toEqual([
+      "BCRYPT_COST must be at least 10 when NODE_ENV=production (got 8)",
+    ]);
+    const config = loadConfig(production);
     expect(config.http.graphiql).toBe(false);
+    expect(config.api.introspection).toBe(false);
+    expect(config.auth.bcryptCost).toBe(12);
   });
 });
 

@@ -103,7 +103,10 @@ async function run(command: string, args: string[], config: Config, log: Logger)
         break;
       case "watch": {
         const settings = await migrateToolSettings(db, log, command);
-        await migrateDatabase({ ownerUrl: db.ownerUrl, authenticator: db.authenticator, log });
+        // policies may name objects that only current.sql creates: graphile-migrate's
+        // afterCurrent action applies them once current.sql has run
+        const m = { ownerUrl: db.ownerUrl, authenticator: db.authenticator, log, policies: false };
+        await migrateDatabase(m);
         await watch(settings, args.includes("--once"));
         releaseMigratePools();
         break;

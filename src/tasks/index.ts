@@ -6,17 +6,21 @@
 import type { TaskList, WorkerUtils } from "graphile-worker";
 
 import type { Logger } from "../log.ts";
+import type { MailTransport } from "../mail/transport.ts";
+import { sendEmail } from "./send_email.ts";
 import { workerCleanup } from "./worker__cleanup.ts";
 
 /** What tasks may use beyond graphile-worker's job helpers. */
 export interface TaskDependencies {
   workerUtils: WorkerUtils;
   log: Logger;
+  mail: { transport: MailTransport; from: string; appUrl: string };
   /** Every identifier in the task list (for cleanup: identifiers to keep). */
   taskIdentifiers: readonly string[];
 }
 
 const FACTORIES = {
+  send_email: sendEmail,
   worker__cleanup: workerCleanup,
 } as const;
 

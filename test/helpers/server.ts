@@ -1,16 +1,37 @@
 /** The real API server on a random port, against a test database. */
+import { loadConfig, type Config } from "../../src/config.ts";
 import { startApiServer, type ApiServer } from "../../src/server.ts";
 import type { TestDatabase } from "./database.ts";
 import { testLogger, type TestLogger } from "./log.ts";
 
+export const TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
+
+/** The configuration tests run the service with; `env` overrides any variable. */
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({
+    HOST: "127.0.0.1",
+    PORT: "0",
+    JWT_SECRET: TEST_JWT_SECRET,
+    BCRYPT_COST: "4",
+    DATA_DIR: "/nonexistent-test-data-dir",
+    ...env,
+  });
+}
+
+export interface GraphQLResponse {
+  status: number;
+  body: GraphQLBody;
+}
+
 export interface TestServer extends ApiServer {
   readonly log: TestLogger;
-  /** POSTs a GraphQL operation to /graphql and returns status and parsed body. */
+  readonly config: Config;
+  /** POSTs a GraphQL operation to /graphql; `token` goes in the Authorization header. */
   graphql(
     query: string,
     variables?: Record<string, unknown>,
-    headers?: Record<string, string>,
-  ): Promise<{ status: number; body: GraphQLBody }>;
+    options?: { token?: string; headers?: Record<string, string> },
+  ): Promise<GraphQLResponse>;
 }
 
 export interface GraphQLBody {
@@ -20,29 +41,27 @@ export interface GraphQLBody {
 
 export async function startTestServer(
   db: TestDatabase,
-  overrides: { isProduction?: boolean; graphiql?: boolean } = {},
+  env: Record<string, string> = {},
 ): Promise<TestServer> {
   const log = testLogger();
-  const server = await startApiServer({
-    ownerUrl: db.ownerUrl,
-    authUrl: db.authUrl,
-    host: "127.0.0.1",
-    port: 0,
-    isProduction: overrides.isProduction ?? false,
-    graphiql: overrides.graphiql ?? true,
-    explain: false,
-    log,
-  });
+  const config = testConfig(env);
+  const server = await startApiServer({ config, ownerUrl: db.ownerUrl, authUrl: db.authUrl, log });
   return Object.assign(server, {
     log,
+    config,
     async graphql(
       query: string,
       variables: Record<string, unknown> = {},
-      headers: Record<string, string> = {},
-    ) {
+      options: { token?: string; headers?: Record<string, string> } = {},
+    ): Promise<GraphQLResponse> {
       const response = await fetch(`${server.url}/graphql`, {
         method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json", ...headers },
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json",
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...options.headers,
+        },
         body: JSON.stringify({ query, variables }),
       });
       return { status: response.status, body: (await response.json()) as GraphQLBody };

@@ -129,7 +129,12 @@ describe("Ruru (GraphiQL)", () => {
   });
 
   it("is absent when disabled (the production default)", async () => {
-    const other = await startTestServer(db, { graphiql: false, isProduction: true });
+    const other = await startTestServer(db, {
+      NODE_ENV: "production",
+      DATABASE_URL: db.ownerUrl,
+      DATABASE_AUTHENTICATOR_PASSWORD: "x",
+      BCRYPT_COST: "10",
+    });
     try {
       expect((await fetch(`${other.url}/graphiql`)).status).toBe(404);
       expect((await other.graphql(`{ users { totalCount } }`)).status).toBe(200);

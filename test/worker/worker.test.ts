@@ -4,58 +4,35 @@
  */
 import { once } from "node:events";
 
-import type { Job } from "graphile-worker";
-
 import { TASK_IDENTIFIERS } from "../../src/tasks/index.ts";
-import { startWorker, type Worker } from "../../src/worker.ts";
 import { createTestDatabase, withClient, type TestDatabase } from "../helpers/database.ts";
-import { testLogger, type TestLogger } from "../helpers/log.ts";
+import { startTestWorker, type TestWorker } from "../helpers/worker.ts";
 
 let db: TestDatabase;
-let worker: Worker;
-let log: TestLogger;
+let worker: TestWorker;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  log = testLogger();
-  worker = await startWorker({ ownerUrl: db.ownerUrl, concurrency: 2, pollIntervalMs: 1000, log });
+  worker = await startTestWorker(db);
 });
 afterAll(async () => {
-  await worker.stop();
+  await worker.close();
   await db.drop();
 });
 
-/**
- * Starts listening now (before the job is queued, so a fast job is not missed) and returns a
- * function that resolves once the worker reports that job finished successfully.
- */
-function listenForSuccess(): (jobId: string) => Promise<Job> {
-  const seen = new Map<string, Job>();
-  const waiting = new Map<string, (job: Job) => void>();
-  worker.runner.events.on("job:success", ({ job }) => {
-    seen.set(job.id, job);
-    waiting.get(job.id)?.(job);
-  });
-  return (jobId) =>
-    new Promise((resolve) => {
-      const done = seen.get(jobId);
-      if (done) resolve(done);
-      else waiting.set(jobId, resolve);
-    });
-}
-
 describe("the worker", () => {
   it("runs a job queued with graphile_worker.add_job in SQL", async () => {
-    const succeeded = listenForSuccess();
+    const completed = worker.listen();
     const { rows } = await withClient(db.ownerUrl, (c) =>
       c.query<{ id: string }>(
         `select id from graphile_worker.add_job('worker__cleanup', '{}'::json)`,
       ),
     );
     const jobId = rows[0]!.id;
-    const done = await succeeded(jobId);
-    expect(done.task_identifier).toBe("worker__cleanup");
-    expect(log.lines.some((l) => l.includes("worker cleanup done"))).toBe(true);
+    const { job, error } = await completed(jobId);
+    expect(error).toBeUndefined();
+    expect(job.task_identifier).toBe("worker__cleanup");
+    expect(worker.log.lines.some((l) => l.includes("worker cleanup done"))).toBe(true);
   });
 
   it("registers every task of src/tasks and schedules the crontab", async () => {
@@ -70,15 +47,11 @@ describe("the worker", () => {
 
   it("stops gracefully: a job running at shutdown finishes before stop() resolves", async () => {
     const other = await createTestDatabase();
-    const otherLog = testLogger();
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let finished = false;
-    const second = await startWorker({
-      ownerUrl: other.ownerUrl,
+    const second = await startTestWorker(other, {
       concurrency: 1,
-      pollIntervalMs: 1000,
-      log: otherLog,
       extraTasks: {
         slow_job: async () => {
           await gate;
@@ -104,10 +77,10 @@ describe("the worker", () => {
         c.query(`select task_identifier, attempts, last_error from graphile_worker.jobs`),
       );
       expect(rows).toEqual([]);
-      expect(otherLog.lines.some((l) => l.includes("worker stopped"))).toBe(true);
+      expect(second.log.lines.some((l) => l.includes("worker stopped"))).toBe(true);
     } finally {
       release();
-      await second.stop();
+      await second.close();
       await other.drop();
     }
   });

@@ -1,0 +1,112 @@
+/**
+ * Per request: who is calling, decided once. The Express middleware verifies
+ * `Authorization: Bearer <token>` before GraphQL runs and answers an invalid or expired token
+ * with 401 and an UNAUTHENTICATED error (never a silent downgrade to anonymous). The GraphQL
+ * context then turns the verified identity into `pgSettings`: the role to switch to and the
+ * claims policies read.
+ */
+import type { NextFunction, Request, Response } from "express";
+
+import { ANONYMOUS_ROLE, AUTHENTICATED_ROLE } from "../db/roles.ts";
+import { InvalidTokenError, type TokenService, type VerifiedToken } from "./tokens.ts";
+
+/** The identity verified for each HTTP request (absent: no Authorization header). */
+const verifiedRequests = new WeakMap<object, VerifiedToken>();
+
+export interface ClientInfo {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export function bearerToken(header: string | undefined): string | null | "malformed" {
+  if (header === undefined || header === "") return null;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m?.[1] ?? "malformed";
+}
+
+function refuse(res: Response, reason: "expired" | "invalid", message: string): void {
+  res
+    .status(401)
+    .set("WWW-Authenticate", `Bearer error="invalid_token"`)
+    .json({ errors: [{ message, extensions: { code: "UNAUTHENTICATED", reason } }] });
+}
+
+export function authenticateRequests(tokens: TokenService) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const token = bearerToken(req.headers.authorization);
+    if (token === null) return next();
+    if (token === "malformed") {
+      return refuse(res, "invalid", "The Authorization header must be `Bearer <access token>`");
+    }
+    try {
+      verifiedRequests.set(req, tokens.verify(token));
+    } catch (error) {
+      if (error instanceof InvalidTokenError) return refuse(res, error.reason, error.message);
+      throw error;
+    }
+    next();
+  };
+}
+
+export function verifiedIdentity(req: object | undefined): VerifiedToken | undefined {
+  return req ? verifiedRequests.get(req) : undefined;
+}
+
+export interface PgSettingsOptions {
+  statementTimeoutMs: number;
+}
+
+/** The settings PostGraphile applies (`set local`) before running the request's SQL. */
+export function pgSettingsFor(
+  identity: VerifiedToken | undefined,
+  options: PgSettingsOptions,
+): Record<string, string> {
+  const common = { statement_timeout: String(options.statementTimeoutMs) };
+  return identity
+    ? {
+        ...common,
+        role: AUTHENTICATED_ROLE,
+        "jwt.claims.user_id": identity.userId,
+        "jwt.claims.session_id": identity.sessionId,
+      }
+    : { ...common, role: ANONYMOUS_ROLE };
+}
+
+export function clientInfoOf(req: Request | undefined): ClientInfo {
+  return {
+    ip: req?.ip ?? null,
+    userAgent: req?.headers["user-agent"]?.slice(0, 500) ?? null,
+  };
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace -- augmenting Grafast's global namespace
+  namespace Grafast {
+    interface RequestContext {
+      /** For in-process callers (tests, scripts): the identity an HTTP header would carry. */
+      mking?: { accessToken?: string; client?: ClientInfo };
+    }
+    interface Context {
+      mkingClient: ClientInfo;
+    }
+  }
+}
+
+/** The GraphQL context of one request: its pgSettings and who is calling from where. */
+export function requestContextFor(
+  requestContext: Partial<Grafast.RequestContext>,
+  tokens: TokenService,
+  options: PgSettingsOptions,
+): Partial<Grafast.Context> {
+  const req = requestContext.expressv4?.req;
+  let identity = verifiedIdentity(req);
+  if (!req && requestContext.mking?.accessToken) {
+    identity = tokens.verify(requestContext.mking.accessToken);
+  }
+  return {
+    pgSettings: pgSettingsFor(identity, options),
+    mkingClient: req
+      ? clientInfoOf(req)
+      : (requestContext.mking?.client ?? { ip: null, userAgent: null }),
+  };
+}

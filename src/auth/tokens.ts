@@ -1,0 +1,85 @@
+/**
+ * Access tokens: short-lived JWTs saying who the caller is. Claims: `sub` (user id), `role`
+ * (always `authenticated`), `sid` (the session, i.e. refresh-token family). Verification pins
+ * the algorithm and checks audience, issuer and expiry; anything else is refused.
+ */
+import jwt from "jsonwebtoken";
+
+import type { JwtKeys } from "./keys.ts";
+
+export interface TokenSettings {
+  keys: JwtKeys;
+  audience: string;
+  issuer: string;
+  ttlSeconds: number;
+}
+
+export interface VerifiedToken {
+  userId: string;
+  sessionId: string;
+}
+
+export interface SignedToken {
+  token: string;
+  expiresAt: Date;
+}
+
+/** Why a token was refused; clients may show "session expired" for `expired`. */
+export class InvalidTokenError extends Error {
+  readonly reason: "expired" | "invalid";
+  constructor(reason: "expired" | "invalid", message: string) {
+    super(message);
+    this.name = "InvalidTokenError";
+    this.reason = reason;
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class TokenService {
+  private readonly settings: TokenSettings;
+  constructor(settings: TokenSettings) {
+    this.settings = settings;
+  }
+
+  sign(userId: string, sessionId: string, now: Date = new Date()): SignedToken {
+    const { keys, audience, issuer, ttlSeconds } = this.settings;
+    const iat = Math.floor(now.getTime() / 1000);
+    const token = jwt.sign({ role: "authenticated", sid: sessionId, iat }, keys.signingKey, {
+      algorithm: keys.algorithm,
+      subject: userId,
+      audience,
+      issuer,
+      expiresIn: ttlSeconds,
+    });
+    return { token, expiresAt: new Date((iat + ttlSeconds) * 1000) };
+  }
+
+  verify(token: string): VerifiedToken {
+    const { keys, audience, issuer } = this.settings;
+    let payload: string | jwt.JwtPayload;
+    try {
+      payload = jwt.verify(token, keys.verifyingKey, {
+        algorithms: [keys.algorithm],
+        audience,
+        issuer,
+      });
+    } catch (error) {
+      if (error instanceof jwt.TokenExpiredError) {
+        throw new InvalidTokenError("expired", "The access token has expired; refresh it");
+      }
+      throw new InvalidTokenError("invalid", "The access token is not valid");
+    }
+    if (
+      typeof payload !== "object" ||
+      payload.role !== "authenticated" ||
+      typeof payload.sub !== "string" ||
+      !UUID.test(payload.sub) ||
+      typeof payload.sid !== "string" ||
+      !UUID.test(payload.sid)
+    ) {
+      throw new InvalidTokenError("invalid", "The access token is not valid");
+    }
+    return { userId: payload.sub, sessionId: payload.sid };
+  }
+}

@@ -1,0 +1,110 @@
+/** The real worker against a test database, with its outbox in a temporary folder. */
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import type { Job, TaskList } from "graphile-worker";
+
+import { outboxTransport, type MailTransport } from "../../src/mail/transport.ts";
+import type { MailMessage } from "../../src/mail/templates.ts";
+import { startWorker, type Worker } from "../../src/worker.ts";
+import type { TestDatabase } from "./database.ts";
+import { testLogger, type TestLogger } from "./log.ts";
+
+export interface TestWorker extends Worker {
+  readonly log: TestLogger;
+  readonly outboxDir: string;
+  /** The .eml messages in the outbox, oldest first. */
+  messages(): Promise<string[]>;
+  /**
+   * Resolves with the `index`-th message (0-based) sent to `to`, waiting for it to be sent if
+   * needed. Messages are counted per address, in the order the transport sent them.
+   */
+  message(to: string, index: number): Promise<MailMessage>;
+  /**
+   * Call before queueing: returns a function that resolves when the job with that id has
+   * finished (successfully or not), so fast jobs are not missed.
+   */
+  listen(): (jobId: string) => Promise<{ job: Job; error?: unknown }>;
+  /** Resolves when a job of that task finishes, whichever it is. */
+  nextCompletion(task: string): Promise<{ job: Job; error?: unknown }>;
+  /** Stops the worker and removes the outbox. */
+  close(): Promise<void>;
+}
+
+export async function startTestWorker(
+  db: TestDatabase,
+  options: { extraTasks?: TaskList; concurrency?: number } = {},
+): Promise<TestWorker> {
+  const log = testLogger();
+  const outboxDir = await mkdtemp(path.join(tmpdir(), "mking-outbox-"));
+  // The real outbox transport, observed: tests wait for a message instead of polling files.
+  const outbox = outboxTransport(outboxDir);
+  const sent = new Map<string, MailMessage[]>();
+  const waiting: { to: string; index: number; resolve: (m: MailMessage) => void }[] = [];
+  const transport: MailTransport = {
+    async send(from, message) {
+      const where = await outbox.send(from, message);
+      const list = sent.get(message.to) ?? [];
+      list.push(message);
+      sent.set(message.to, list);
+      for (const w of [...waiting]) {
+        if (w.to === message.to && list[w.index]) {
+          waiting.splice(waiting.indexOf(w), 1);
+          w.resolve(list[w.index]!);
+        }
+      }
+      return where;
+    },
+  };
+  const worker = await startWorker({
+    ownerUrl: db.ownerUrl,
+    concurrency: options.concurrency ?? 2,
+    pollIntervalMs: 1000,
+    log,
+    mail: { transport, from: "test@mking.local", appUrl: "https://app.test" },
+    ...(options.extraTasks ? { extraTasks: options.extraTasks } : {}),
+  });
+  return Object.assign(worker, {
+    log,
+    outboxDir,
+    async messages() {
+      const files = (await readdir(outboxDir)).filter((f) => f.endsWith(".eml")).sort();
+      return Promise.all(files.map((f) => readFile(path.join(outboxDir, f), "utf8")));
+    },
+    message(to: string, index: number) {
+      const existing = sent.get(to)?.[index];
+      if (existing) return Promise.resolve(existing);
+      return new Promise<MailMessage>((resolve) => waiting.push({ to, index, resolve }));
+    },
+    listen() {
+      const seen = new Map<string, { job: Job; error?: unknown }>();
+      const waiting = new Map<string, (r: { job: Job; error?: unknown }) => void>();
+      worker.runner.events.on("job:complete", ({ job, error }) => {
+        const result = error == null ? { job } : { job, error };
+        seen.set(job.id, result);
+        waiting.get(job.id)?.(result);
+      });
+      return (jobId: string) =>
+        new Promise<{ job: Job; error?: unknown }>((resolve) => {
+          const done = seen.get(jobId);
+          if (done) resolve(done);
+          else waiting.set(jobId, resolve);
+        });
+    },
+    nextCompletion(task: string) {
+      return new Promise<{ job: Job; error?: unknown }>((resolve) => {
+        const onComplete = ({ job, error }: { job: Job; error?: unknown }): void => {
+          if (job.task_identifier !== task) return;
+          worker.runner.events.off("job:complete", onComplete);
+          resolve(error == null ? { job } : { job, error });
+        };
+        worker.runner.events.on("job:complete", onComplete);
+      });
+    },
+    async close() {
+      await worker.stop();
+      await rm(outboxDir, { recursive: true, force: true });
+    },
+  });
+}
