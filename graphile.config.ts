@@ -8,8 +8,12 @@ import { makePgService } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 
 import { makeAuthPlugin } from "./plugins/auth.ts";
+import { CommentsPlugin } from "./plugins/comments.ts";
 import { ErrorCodesPlugin } from "./plugins/errorCodes.ts";
+import { FeedPlugin } from "./plugins/feed.ts";
 import { InflectionPlugin } from "./plugins/inflection.ts";
+import { MessagingPlugin } from "./plugins/messaging.ts";
+import { NotificationsPlugin } from "./plugins/notifications.ts";
 import { makeRequestGuardsPlugin } from "./plugins/requestGuards.ts";
 import { requestContextFor } from "./src/auth/request.ts";
 import type { TokenService } from "./src/auth/tokens.ts";
@@ -54,6 +58,10 @@ export function makePreset({
         loginMaxFailuresPerClient: auth.loginMaxFailuresPerClient,
         loginFailureWindowMinutes: auth.loginFailureWindowMinutes,
       }),
+      FeedPlugin,
+      CommentsPlugin,
+      MessagingPlugin,
+      NotificationsPlugin,
     ],
     pgServices: [makePgService({ pool: authPool, schemas: ["app_public"], pubsub: true })],
     grafast: {

@@ -16,6 +16,6 @@ create policy update_admin on app_public.conversations for update to authenticat
 
 revoke all on app_public.conversations from anonymous, authenticated;
 grant select on app_public.conversations to anonymous, authenticated;
-grant insert (conversation_type, title, description, avatar_url, created_by)
+grant insert (id, conversation_type, title, description, avatar_url, created_by)
   on app_public.conversations to authenticated;
 grant update (title, description, avatar_url) on app_public.conversations to authenticated;

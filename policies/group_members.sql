@@ -51,5 +51,5 @@ create policy delete_moderate on app_public.group_members for delete to authenti
 revoke all on app_public.group_members from anonymous, authenticated;
 grant select on app_public.group_members to anonymous, authenticated;
 grant insert (group_id, user_id, role, status, invited_by) on app_public.group_members to authenticated;
-grant update (role, status, left_at) on app_public.group_members to authenticated;
+grant update (role, status, joined_at, left_at) on app_public.group_members to authenticated;
 grant delete on app_public.group_members to authenticated;

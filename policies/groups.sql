@@ -18,7 +18,7 @@ create policy delete_admin on app_public.groups for delete to authenticated
 
 revoke all on app_public.groups from anonymous, authenticated;
 grant select on app_public.groups to anonymous, authenticated;
-grant insert (name, description, avatar_url, cover_image_url, group_type, category, location, created_by)
+grant insert (id, name, description, avatar_url, cover_image_url, group_type, category, location, created_by)
   on app_public.groups to authenticated;
 grant update (name, description, avatar_url, cover_image_url, group_type, category, location, is_active)
   on app_public.groups to authenticated;

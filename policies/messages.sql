@@ -23,4 +23,5 @@ grant select on app_public.messages to anonymous, authenticated;
 grant insert (conversation_id, sender_id, message_type, content, media_url, file_name, file_size,
               reply_to_message_id)
   on app_public.messages to authenticated;
-grant update (content, is_edited, edited_at, is_deleted, deleted_at) on app_public.messages to authenticated;
+grant update (content, media_url, file_name, file_size, is_edited, edited_at, is_deleted, deleted_at)
+  on app_public.messages to authenticated;

@@ -23,6 +23,8 @@ export const ERROR_CODES = [
   "INVALID_INPUT",
   "CONFLICT",
   "RATE_LIMITED",
+  "EVENT_FULL",
+  "QUERY_TOO_COMPLEX",
   "TIMEOUT",
   "INTERNAL_SERVER_ERROR",
 ] as const;
@@ -51,6 +53,7 @@ export const SQLSTATE_CODES: Readonly<Record<string, ErrorCode>> = {
   INVAL: "INVALID_INPUT",
   CNFLT: "CONFLICT",
   RATEL: "RATE_LIMITED",
+  EVFUL: "EVENT_FULL",
   LOGIN: "UNAUTHENTICATED",
 };
 

@@ -193,6 +193,10 @@ export async function buildWorld(ownerUrl: string): Promise<World> {
       `insert into app_public.event_attendees (event_id, user_id, status) values ($1, $2, 'maybe')`,
       [row["event.public"], stan],
     );
+    row["waitlist.stan_public_event"] = await one(
+      `insert into app_public.event_waitlist (event_id, user_id) values ($1, $2)`,
+      [row["event.public"], stan],
+    );
     row["notification.for_olga"] = await one(
       `insert into app_public.notifications (recipient_id, sender_id, notification_type, title) values ($1, $2, 'friend_accepted', 'Fred accepted')`,
       [olga, fred],

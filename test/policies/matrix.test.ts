@@ -81,10 +81,11 @@ const MATRIX: Case[] = [
   insert("user_profiles", "olga", { user_id: "$fred", username: "not_fred" }, D),
   remove("user_profiles", "olga", "profile.olga", D),
 
-  // user_cards (`User`): everyone signed in minus blocks; anonymous only public profiles
+  // user_cards (`User`): everyone signed in but those who blocked you (the blocker still sees the
+  // card of whom she blocked, to manage blocks); anonymous only public profiles
   ...sees("user_cards", "user.olga", { olga: A, stan: A, mia: A, bob: D, anonymous: D }),
   ...sees("user_cards", "user.stan", { anonymous: A, olga: A }),
-  ...sees("user_cards", "user.bob", { olga: D, fred: A }),
+  ...sees("user_cards", "user.bob", { olga: A, fred: A }),
 
   // friendships: the two parties; a block is seen only by the blocker
   ...sees("friendships", "friendship.olga_fred", { olga: A, fred: A, stan: D, anonymous: D }),
@@ -265,6 +266,14 @@ const MATRIX: Case[] = [
   update("event_attendees", "fred", "attendee.stan_public_event", { status: "not_going" }, D),
   remove("event_attendees", "stan", "attendee.stan_public_event", A),
   remove("event_attendees", "olga", "attendee.stan_public_event", D),
+
+  // event_waitlist: your own place, and the organiser's list; you wait and stop waiting yourself
+  ...sees("event_waitlist", "waitlist.stan_public_event", { stan: A, olga: A, fred: D, anonymous: D }),
+  insert("event_waitlist", "fred", { event_id: "@event.public", user_id: "$fred" }, A),
+  insert("event_waitlist", "fred", { event_id: "@event.public", user_id: "$mia" }, D),
+  insert("event_waitlist", "stan", { event_id: "@event.friends", user_id: "$stan" }, D),
+  remove("event_waitlist", "stan", "waitlist.stan_public_event", A),
+  remove("event_waitlist", "olga", "waitlist.stan_public_event", D),
 
   // notifications: the recipient reads, marks read and deletes; nobody inserts through the API
   ...sees("notifications", "notification.for_olga", { olga: A, fred: D, anonymous: D }),

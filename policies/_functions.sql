@@ -1,0 +1,97 @@
+-- Who may call the API's functions (migrations/committed/000003.sql): PostGraphile shows each
+-- as a mutation, query or computed field, but only the roles granted here may run it.
+-- Functions are executable by nobody unless granted (alter default privileges in 0001).
+-- Every function still runs under the caller's row-level security unless it says otherwise.
+
+-- Helpers the API functions call as the caller.
+grant execute on function app_hidden.require_user() to anonymous, authenticated;
+grant execute on function app_hidden.can_see_user(uuid) to anonymous, authenticated;
+grant execute on function app_hidden.require_other_user(uuid) to authenticated;
+grant execute on function app_hidden.require_unblocked_user(uuid) to authenticated;
+grant execute on function app_hidden.blocker_ids() to anonymous, authenticated;
+grant execute on function app_hidden.own_post(uuid) to authenticated;
+grant execute on function app_hidden.soft_delete_post(uuid) to authenticated;
+grant execute on function app_hidden.like_target(text, uuid, boolean) to authenticated;
+grant execute on function app_hidden.own_message(uuid) to authenticated;
+grant execute on function app_hidden.require_conversation_admin(uuid) to authenticated;
+grant execute on function app_hidden.require_group_moderator(uuid) to authenticated;
+grant execute on function app_hidden.own_event(uuid) to authenticated;
+grant execute on function app_hidden.lock_event(uuid) to authenticated;
+grant execute on function app_hidden.event_has_room(uuid, uuid) to authenticated;
+grant execute on function app_hidden.require_search_text(text) to anonymous, authenticated;
+
+-- Mutations: signed-in users only.
+grant execute on function app_public.send_friend_request(uuid) to authenticated;
+grant execute on function app_public.accept_friend_request(uuid) to authenticated;
+grant execute on function app_public.decline_friend_request(uuid) to authenticated;
+grant execute on function app_public.cancel_friend_request(uuid) to authenticated;
+grant execute on function app_public.remove_friend(uuid) to authenticated;
+grant execute on function app_public.block_user(uuid) to authenticated;
+grant execute on function app_public.unblock_user(uuid) to authenticated;
+grant execute on function app_public.follow_user(uuid) to authenticated;
+grant execute on function app_public.unfollow_user(uuid) to authenticated;
+grant execute on function app_public.publish_post(text, text, text, text, uuid, app_public.media_item[]) to authenticated;
+grant execute on function app_public.edit_post(uuid, text, text, text) to authenticated;
+grant execute on function app_public.delete_post(uuid) to authenticated;
+grant execute on function app_public.share_post(uuid, text, text) to authenticated;
+grant execute on function app_public.add_comment(uuid, text, uuid) to authenticated;
+grant execute on function app_public.edit_comment(uuid, text) to authenticated;
+grant execute on function app_public.delete_comment(uuid) to authenticated;
+grant execute on function app_public.like_post(uuid) to authenticated;
+grant execute on function app_public.unlike_post(uuid) to authenticated;
+grant execute on function app_public.like_comment(uuid) to authenticated;
+grant execute on function app_public.unlike_comment(uuid) to authenticated;
+grant execute on function app_public.start_direct_conversation(uuid) to authenticated;
+grant execute on function app_public.create_group_conversation(text, uuid[]) to authenticated;
+grant execute on function app_public.send_message(uuid, text, text, text, text, bigint, uuid) to authenticated;
+grant execute on function app_public.edit_message(uuid, text) to authenticated;
+grant execute on function app_public.delete_message(uuid) to authenticated;
+grant execute on function app_public.mark_conversation_read(uuid) to authenticated;
+grant execute on function app_public.mute_conversation(uuid, boolean) to authenticated;
+grant execute on function app_public.leave_conversation(uuid) to authenticated;
+grant execute on function app_public.add_conversation_participants(uuid, uuid[]) to authenticated;
+grant execute on function app_public.remove_conversation_participant(uuid, uuid) to authenticated;
+grant execute on function app_public.create_group(text, text, text, text, text, text, text) to authenticated;
+grant execute on function app_public.join_group(uuid) to authenticated;
+grant execute on function app_public.invite_to_group(uuid, uuid) to authenticated;
+grant execute on function app_public.approve_group_member(uuid, uuid) to authenticated;
+grant execute on function app_public.reject_group_member(uuid, uuid) to authenticated;
+grant execute on function app_public.leave_group(uuid) to authenticated;
+grant execute on function app_public.set_group_member_role(uuid, uuid, text) to authenticated;
+grant execute on function app_public.ban_group_member(uuid, uuid) to authenticated;
+grant execute on function app_public.create_event(text, timestamptz, timestamptz, text, text, text, text, text, text, numeric, numeric, integer, boolean, text, text, text, uuid) to authenticated;
+grant execute on function app_public.update_event(uuid, text, text, timestamptz, timestamptz, text, text, text, integer, text, text) to authenticated;
+grant execute on function app_public.cancel_event(uuid) to authenticated;
+grant execute on function app_public.rsvp_event(uuid, app_public.rsvp_status, boolean) to authenticated;
+grant execute on function app_public.mark_notifications_read(uuid[]) to authenticated;
+grant execute on function app_public.mark_all_notifications_read() to authenticated;
+
+-- Queries and computed fields: everyone (anonymous callers get empty or null answers, as the
+-- row-level security of what they read decides).
+grant execute on function app_public.pending_friend_requests() to anonymous, authenticated;
+grant execute on function app_public.my_conversations() to anonymous, authenticated;
+grant execute on function app_public.my_groups() to anonymous, authenticated;
+grant execute on function app_public.upcoming_events() to anonymous, authenticated;
+grant execute on function app_public.unread_notification_count() to anonymous, authenticated;
+grant execute on function app_public.search_users(text) to anonymous, authenticated;
+grant execute on function app_public.search_posts(text) to anonymous, authenticated;
+grant execute on function app_public.search_groups(text) to anonymous, authenticated;
+grant execute on function app_public.user_cards_friendship_status(app_public.user_cards) to anonymous, authenticated;
+grant execute on function app_public.user_cards_friends(app_public.user_cards) to anonymous, authenticated;
+grant execute on function app_public.user_cards_friend_count(app_public.user_cards) to anonymous, authenticated;
+grant execute on function app_public.user_cards_followers(app_public.user_cards) to anonymous, authenticated;
+grant execute on function app_public.user_cards_following(app_public.user_cards) to anonymous, authenticated;
+grant execute on function app_public.user_cards_follower_count(app_public.user_cards) to anonymous, authenticated;
+grant execute on function app_public.user_cards_following_count(app_public.user_cards) to anonymous, authenticated;
+grant execute on function app_public.user_cards_viewer_is_following(app_public.user_cards) to anonymous, authenticated;
+grant execute on function app_public.posts_media(app_public.posts) to anonymous, authenticated;
+grant execute on function app_public.posts_viewer_has_liked(app_public.posts) to anonymous, authenticated;
+grant execute on function app_public.posts_likers(app_public.posts) to anonymous, authenticated;
+grant execute on function app_public.comments_viewer_has_liked(app_public.comments) to anonymous, authenticated;
+grant execute on function app_public.conversations_unread_count(app_public.conversations) to anonymous, authenticated;
+grant execute on function app_public.conversations_last_message(app_public.conversations) to anonymous, authenticated;
+grant execute on function app_public.conversations_viewer_participant(app_public.conversations) to anonymous, authenticated;
+grant execute on function app_public.groups_viewer_membership(app_public.groups) to anonymous, authenticated;
+grant execute on function app_public.events_viewer_rsvp(app_public.events) to anonymous, authenticated;
+grant execute on function app_public.events_viewer_waitlist_position(app_public.events) to anonymous, authenticated;
+grant execute on function app_public.events_going_count(app_public.events) to anonymous, authenticated;
