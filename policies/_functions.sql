@@ -95,3 +95,7 @@ grant execute on function app_public.groups_viewer_membership(app_public.groups)
 grant execute on function app_public.events_viewer_rsvp(app_public.events) to anonymous, authenticated;
 grant execute on function app_public.events_viewer_waitlist_position(app_public.events) to anonymous, authenticated;
 grant execute on function app_public.events_going_count(app_public.events) to anonymous, authenticated;
+
+-- Trending posts (the scores are precomputed; which posts you see is posts' row-level security).
+grant execute on function app_hidden.trending_scores() to anonymous, authenticated;
+grant execute on function app_public.trending_posts() to anonymous, authenticated;

@@ -49,6 +49,18 @@ export interface Config {
   readonly worker: {
     readonly concurrency: number;
     readonly pollIntervalMs: number;
+    /** How often a worker pool says it is alive; a pool silent for 3 beats loses its locks. */
+    readonly heartbeatMs: number;
+  };
+  readonly metrics: {
+    /** Serve /metrics (Prometheus) and /healthz on this port, on HOST (null: not served). */
+    readonly port: number | null;
+  };
+  readonly retention: {
+    /** Soft-deleted posts and messages are purged after this many days. */
+    readonly deletedContentDays: number;
+    /** Read notifications are deleted after this many days. */
+    readonly readNotificationDays: number;
   };
   readonly auth: {
     /** HS256 secret; null in development means "generate one and keep it in DATA_DIR". */
@@ -82,6 +94,8 @@ export interface Config {
     readonly from: string;
     /** Where links in e-mails point (the client app). */
     readonly appUrl: string;
+    /** smtp(s)://user:pass@host:port; null: the development outbox under DATA_DIR. */
+    readonly smtpUrl: string | null;
   };
 }
 
@@ -165,6 +179,22 @@ class Reader {
     }
     if (url.pathname.replace(/^\//, "") === "") {
       this.problems.push(`${name} must name a database, e.g. postgres://user:pass@host:5432/db`);
+      return null;
+    }
+    return value;
+  }
+
+  optionalPort(name: string): number | null {
+    return this.raw(name) === undefined ? null : this.integer(name, 0, 0, 65535);
+  }
+
+  smtpUrl(name: string): string | null {
+    const value = this.raw(name);
+    if (value === undefined) return null;
+    if (!/^smtps?:\/\/[^/\s]+/.test(value)) {
+      this.problems.push(
+        `${name} must be an smtp:// or smtps:// URL, e.g. smtps://user:pass@smtp.example.com:465`,
+      );
       return null;
     }
     return value;
@@ -270,6 +300,12 @@ function readConfig(r: Reader, cwd: string): Config {
     worker: {
       concurrency: r.integer("WORKER_CONCURRENCY", 4, 1, 100),
       pollIntervalMs: r.integer("WORKER_POLL_INTERVAL_MS", 2000, 100, 600_000),
+      heartbeatMs: r.integer("WORKER_HEARTBEAT_MS", 10_000, 100, 600_000),
+    },
+    metrics: { port: r.optionalPort("METRICS_PORT") },
+    retention: {
+      deletedContentDays: r.integer("SOFT_DELETE_RETENTION_DAYS", 30, 1, 3650),
+      readNotificationDays: r.integer("NOTIFICATION_RETENTION_DAYS", 90, 1, 3650),
     },
     auth: {
       jwtSecret: r.optionalString("JWT_SECRET"),
@@ -298,6 +334,7 @@ function readConfig(r: Reader, cwd: string): Config {
     mail: {
       from: r.string("MAIL_FROM", "MKing Friend <no-reply@mking-friend.local>"),
       appUrl: r.string("APP_URL", "http://localhost:3000").replace(/\/+$/, ""),
+      smtpUrl: r.smtpUrl("SMTP_URL"),
     },
   };
 

@@ -10,6 +10,7 @@ import type { Config } from "./config.ts";
 import { connectDatabase, type DatabaseConnections } from "./db/connection.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { startMetricsServer, type MetricsServer } from "./metricsServer.ts";
 import { startApiServer, type ApiServer } from "./server.ts";
 import { mailFor, startWorker, type Worker } from "./worker.ts";
 
@@ -22,12 +23,13 @@ interface Running {
   db: DatabaseConnections;
   server: ApiServer | null;
   worker: Worker | null;
+  metrics: MetricsServer | null;
 }
 
 async function start(mode: Mode, config: Config, log: Logger): Promise<Running> {
   const started = Date.now();
   const db = await connectDatabase(config, log);
-  const running: Running = { db, server: null, worker: null };
+  const running: Running = { db, server: null, worker: null, metrics: null };
   try {
     if (config.database.migrateOnStart) {
       await migrateDatabase({ ownerUrl: db.ownerUrl, authenticator: db.authenticator, log });
@@ -45,8 +47,20 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
         ownerUrl: db.ownerUrl,
         concurrency: config.worker.concurrency,
         pollIntervalMs: config.worker.pollIntervalMs,
+        heartbeatMs: config.worker.heartbeatMs,
         log,
-        mail: mailFor(config),
+        mail: mailFor(config, log),
+        retention: config.retention,
+      });
+    }
+    if (config.metrics.port !== null) {
+      running.metrics = await startMetricsServer({
+        host: config.http.host,
+        port: config.metrics.port,
+        ownerUrl: db.ownerUrl,
+        heartbeatMs: config.worker.heartbeatMs,
+        log,
+        worker: running.worker,
       });
     }
   } catch (error) {
@@ -67,6 +81,7 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
 async function stop(running: Running, log: Logger): Promise<void> {
   await running.server?.close();
   await running.worker?.stop();
+  await running.metrics?.close();
   await running.db.close();
   log.info("stopped");
 }

@@ -2,8 +2,14 @@
  * The background worker: graphile-worker running src/tasks/ and src/crontab against the same
  * database, as the owner role (tasks maintain counters and notifications across users, so
  * they are not subject to the API's row-level security).
+ *
+ * Each worker pool beats a heartbeat into app_private.worker_instances. A pool silent for
+ * three beats (its process was killed, its host lost) has its locked jobs handed back to the
+ * queue by the pools still alive, within seconds instead of graphile-worker's 4-hour default.
  */
+import { EventEmitter } from "node:events";
 import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import path from "node:path";
 
 import {
@@ -11,22 +17,28 @@ import {
   run,
   type Runner,
   type TaskList,
+  type WorkerEvents,
   type WorkerUtils,
 } from "graphile-worker";
 import pg from "pg";
 
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { outboxTransport } from "./mail/transport.ts";
+import { outboxTransport, smtpTransport } from "./mail/transport.ts";
+import { JobCounters, MISSED_BEATS } from "./metrics.ts";
 import { makeTaskList, type TaskDependencies } from "./tasks/index.ts";
 import { workerLoggerFor } from "./workerLogger.ts";
 
 export const CRONTAB_PATH = new URL("./crontab", import.meta.url);
+/** Rows per transaction in batch jobs (counter verification). */
+export const DEFAULT_BATCH_SIZE = 500;
 
-/** The mail settings tasks use: the development outbox under DATA_DIR (SMTP comes later). */
-export function mailFor(config: Config): TaskDependencies["mail"] {
+/** The mail settings tasks use: SMTP when SMTP_URL is set, else the outbox under DATA_DIR. */
+export function mailFor(config: Config, log: Logger): TaskDependencies["mail"] {
+  const outbox = path.join(config.dataDir, "outbox");
+  if (!config.mail.smtpUrl) log.info("e-mails are written to the development outbox", { outbox });
   return {
-    transport: outboxTransport(path.join(config.dataDir, "outbox")),
+    transport: config.mail.smtpUrl ? smtpTransport(config.mail.smtpUrl) : outboxTransport(outbox),
     from: config.mail.from,
     appUrl: config.mail.appUrl,
   };
@@ -36,8 +48,11 @@ export interface WorkerOptions {
   ownerUrl: string;
   concurrency: number;
   pollIntervalMs: number;
+  heartbeatMs: number;
   log: Logger;
   mail: TaskDependencies["mail"];
+  retention: TaskDependencies["retention"];
+  batchSize?: number;
   /** Tasks in addition to src/tasks (same identifier: replaces it). */
   extraTasks?: TaskList;
 }
@@ -45,6 +60,11 @@ export interface WorkerOptions {
 export interface Worker {
   readonly runner: Runner;
   readonly workerUtils: WorkerUtils;
+  /** graphile-worker's pool id (app_private.worker_instances.id). */
+  readonly poolId: string;
+  readonly counters: JobCounters;
+  /** When the last heartbeat reached the database (ms since epoch), null before the first. */
+  lastHeartbeatAt(): number | null;
   /** Stops taking jobs, lets running jobs finish, then releases connections. */
   stop(): Promise<void>;
 }
@@ -62,11 +82,19 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   });
   const logger = workerLoggerFor(log);
   const workerUtils = await makeWorkerUtils({ pgPool, logger });
+
+  // The pool id (what its jobs are locked by) is only known from an event run() emits.
+  const events: WorkerEvents = new EventEmitter();
+  const counters = new JobCounters(events);
+  let poolId: string | null = null;
+  events.on("pool:create", ({ workerPool }) => (poolId = workerPool.id));
+
   let runner: Runner;
   try {
     runner = await run({
       pgPool,
       logger,
+      events,
       concurrency: options.concurrency,
       pollInterval: options.pollIntervalMs,
       noHandleSignals: true,
@@ -74,7 +102,13 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       // are fire-and-forget and could be lost when the pool closes right after a job finishes.
       preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
       taskList: {
-        ...makeTaskList({ workerUtils, log, mail: options.mail }),
+        ...makeTaskList({
+          workerUtils,
+          log,
+          mail: options.mail,
+          retention: options.retention,
+          batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+        }),
         ...options.extraTasks,
       },
       crontab: await readFile(CRONTAB_PATH, "utf8"),
@@ -84,18 +118,80 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     await pgPool.end();
     throw error;
   }
-  log.info("worker started", { concurrency: options.concurrency });
+  if (!poolId) throw new Error("graphile-worker did not announce its pool (pool:create)");
+  const id: string = poolId;
+
+  let lastBeat: number | null = null;
+  const heartbeat = async (): Promise<void> => {
+    await pgPool.query(
+      `select app_private.worker_heartbeat($1, $2, $3, make_interval(secs => $4::float8 / 1000))`,
+      [id, hostname(), process.pid, options.heartbeatMs],
+    );
+    lastBeat = Date.now();
+    await reclaimFromSilentPools(pgPool, workerUtils, log);
+  };
+  let beating: Promise<void> = heartbeat().catch((error: unknown) =>
+    log.warn("worker heartbeat failed", { error }),
+  );
+  await beating;
+  const timer = setInterval(() => {
+    beating = beating
+      .then(heartbeat)
+      .catch((error: unknown) => log.warn("worker heartbeat failed", { error }));
+  }, options.heartbeatMs);
+  timer.unref();
+
+  log.info("worker started", { concurrency: options.concurrency, poolId: id });
 
   let stopping: Promise<void> | null = null;
   return {
     runner,
     workerUtils,
+    poolId: id,
+    counters,
+    lastHeartbeatAt: () => lastBeat,
     stop: () =>
       (stopping ??= (async () => {
         await runner.stop("shutting down");
+        clearInterval(timer);
+        await beating;
+        await pgPool
+          .query(`delete from app_private.worker_instances where id = $1`, [id])
+          .catch((error: unknown) => log.warn("could not deregister the worker pool", { error }));
         await workerUtils.release();
         await pgPool.end();
         log.info("worker stopped");
       })()),
   };
+}
+
+/**
+ * Hands the jobs locked by pools that missed MISSED_BEATS of their own heartbeats back to the
+ * queue (each pool is judged by the interval it announced, so differently configured pools can
+ * share a database).
+ */
+async function reclaimFromSilentPools(
+  pgPool: pg.Pool,
+  workerUtils: WorkerUtils,
+  log: Logger,
+): Promise<void> {
+  const { rows } = await pgPool.query<{ pool_id: string; jobs: number }>(
+    `select s.pool_id,
+            (select count(*)::int from graphile_worker.jobs j where j.locked_by = s.pool_id) as jobs
+       from app_private.silent_worker_pools($1) s(pool_id)`,
+    [MISSED_BEATS],
+  );
+  for (const stale of rows) {
+    await workerUtils.forceUnlockWorkers([stale.pool_id]);
+    // unless it came back meanwhile
+    await pgPool.query(
+      `delete from app_private.worker_instances
+        where id = $1 and id in (select app_private.silent_worker_pools($2))`,
+      [stale.pool_id, MISSED_BEATS],
+    );
+    log.warn("a worker pool stopped beating; its jobs go back to the queue", {
+      silentPool: stale.pool_id,
+      jobsReclaimed: stale.jobs,
+    });
+  }
 }

@@ -86,8 +86,14 @@ describe("Dockerfile", () => {
     }
   });
 
-  it("uses a healthcheck script that exists", () => {
-    expect(worker!.healthcheck!.test).toEqual(["CMD", "node", "src/healthcheck.ts"]);
-    expect(() => read("src/healthcheck.ts")).not.toThrow();
+  it("checks each Node service's health on the port it serves", () => {
+    const port = (service: Service, variable: string): string =>
+      new RegExp(`127\\.0\\.0\\.1:${service.environment![variable]}/(healthz|readyz)`).exec(
+        service.healthcheck!.test.join(" "),
+      )?.[1] ?? "none";
+    expect(port(api!, "PORT")).toBe("readyz");
+    expect(port(worker!, "METRICS_PORT")).toBe("healthz");
+    // served on all interfaces inside the container, so the check (and a scraper) can reach it
+    expect(worker!.environment!.HOST).toBe("0.0.0.0");
   });
 });

@@ -4,7 +4,7 @@
  * serves GraphQL and GraphiQL, runs the worker, and stops everything on SIGTERM.
  */
 import { existsSync } from "node:fs";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -33,6 +33,7 @@ describe("npm start with the embedded database", () => {
       DATA_DIR: dataDir,
       EMBEDDED_PG_PORT: String(await freePort()),
       PORT: "0",
+      METRICS_PORT: "0",
       LOG_LEVEL: "info",
     };
   });
@@ -53,6 +54,25 @@ describe("npm start with the embedded database", () => {
       expect(await response.json()).toEqual({ data: { posts: { totalCount: 0 } } });
       expect((await fetch(`${url}/graphiql`)).status).toBe(200);
       expect(proc.output()).toContain(`GraphiQL (Ruru) at ${url}/graphiql`);
+
+      // the worker does its jobs with no extra step: registering queues the verification e-mail
+      const registered = await fetch(`${url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          query: `mutation { register(input: { email: "start@example.com", password: "a good password", username: "starter" }) { user { id } } }`,
+        }),
+      });
+      expect(((await registered.json()) as { errors?: unknown }).errors).toBeUndefined();
+      const [, eml] = await proc.waitFor(/send_email: verify_email sent .*to=(\S+\.eml)/);
+      expect(eml!.startsWith(path.join(dataDir, "outbox"))).toBe(true);
+      expect(await readFile(eml!, "utf8")).toContain("To: start@example.com");
+
+      await proc.waitFor(/Completed task \d+ \(send_email/);
+      const [, metricsUrl] = await proc.waitFor(/metrics at (http:\/\/\S+\/metrics)/);
+      const metrics = await (await fetch(metricsUrl!)).text();
+      expect(metrics).toContain("mking_worker_pools_alive 1");
+      expect(metrics).toMatch(/mking_worker_jobs_completed_total\{task="send_email"\} 1/);
     } finally {
       expect(await stopGracefully(proc)).toBe(0);
     }
@@ -92,5 +112,28 @@ describe("npm start with DATABASE_URL", () => {
     }
     // `server` mode runs no worker
     expect(proc.output()).not.toContain("worker started");
+  });
+
+  it("runs only the worker in `worker` mode, with /healthz and /metrics on METRICS_PORT", async () => {
+    const db = await createTestDatabase();
+    const proc = startProcess(["src/main.ts", "worker"], {
+      DATABASE_URL: db.ownerUrl,
+      AUTH_DATABASE_URL: db.authUrl,
+      METRICS_PORT: "0",
+    });
+    try {
+      const [, base] = await proc.waitFor(/metrics at (http:\/\/\S+)\/metrics/);
+      await proc.waitFor(/worker ready/);
+      const health = await fetch(`${base}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: "ok" });
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      expect(metrics).toContain("# TYPE mking_jobs gauge");
+      expect(metrics).toContain("mking_worker_pools_alive 1");
+    } finally {
+      expect(await stopGracefully(proc)).toBe(0);
+      await db.drop();
+    }
+    expect(proc.output()).not.toContain("GraphQL API ready");
   });
 });

@@ -1,16 +1,26 @@
 /**
- * How e-mails leave the service. In development (no SMTP_URL) the outbox transport writes each
- * message as an .eml file into a git-ignored folder and logs its path, so nothing is sent.
+ * How e-mails leave the service: SMTP (nodemailer) when SMTP_URL is set; otherwise the
+ * development outbox, which writes each message as an .eml file into a git-ignored folder.
  */
 import { randomUUID } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+
+import nodemailer from "nodemailer";
 
 import type { MailMessage } from "./templates.ts";
 
 export interface MailTransport {
   /** Sends the message; resolves with where it went (a message id or a file path). */
   send(from: string, message: MailMessage): Promise<string>;
+}
+
+/** A failure that retrying will not fix (the server refused the message for good). */
+export class PermanentMailError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PermanentMailError";
+  }
 }
 
 export function outboxTransport(dir: string): MailTransport {
@@ -41,6 +51,27 @@ export function outboxTransport(dir: string): MailTransport {
       ].join("\r\n");
       await writeFile(file, eml);
       return file;
+    },
+  };
+}
+
+export function smtpTransport(url: string): MailTransport {
+  const transporter = nodemailer.createTransport(url);
+  return {
+    async send(from, message) {
+      try {
+        const info = await transporter.sendMail({ from, ...message });
+        return String(info.messageId);
+      } catch (error) {
+        // 5xx replies are permanent (unknown mailbox, rejected content); the rest may pass later
+        const code = (error as { responseCode?: number }).responseCode;
+        if (typeof code === "number" && code >= 500) {
+          throw new PermanentMailError(`SMTP ${code}: ${(error as Error).message}`, {
+            cause: error,
+          });
+        }
+        throw error;
+      }
     },
   };
 }

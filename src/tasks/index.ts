@@ -1,12 +1,21 @@
 /**
- * The worker's task list: task identifier → handler. Identifiers follow `<table>__<action>`
- * (or `<area>__<action>`); jobs are queued by triggers with `graphile_worker.add_job(...)`, by
- * src/crontab, or by plugins.
+ * The worker's task list: task identifier → handler. Identifiers follow `<area>__<action>`;
+ * jobs are queued by triggers with `graphile_worker.add_job(...)`, by src/crontab, or by the
+ * account functions (send_email). The README lists every task and its schedule.
  */
 import type { TaskList, WorkerUtils } from "graphile-worker";
 
 import type { Logger } from "../log.ts";
 import type { MailTransport } from "../mail/transport.ts";
+import { countersRecount, countersVerifyAll } from "./counters.ts";
+import {
+  cleanupOrphans,
+  purgeDeletedContent,
+  purgeNotifications,
+  purgeSecrets,
+  refreshViews,
+} from "./maintenance.ts";
+import { notificationsCreate } from "./notifications.ts";
 import { sendEmail } from "./send_email.ts";
 import { workerCleanup } from "./worker__cleanup.ts";
 
@@ -15,12 +24,23 @@ export interface TaskDependencies {
   workerUtils: WorkerUtils;
   log: Logger;
   mail: { transport: MailTransport; from: string; appUrl: string };
+  retention: { deletedContentDays: number; readNotificationDays: number };
+  /** Rows per transaction in batch jobs. */
+  batchSize: number;
   /** Every identifier in the task list (for cleanup: identifiers to keep). */
   taskIdentifiers: readonly string[];
 }
 
 const FACTORIES = {
+  counters__recount: countersRecount,
+  counters__verify_all: countersVerifyAll,
+  notifications__create: notificationsCreate,
   send_email: sendEmail,
+  maintenance__cleanup_orphans: cleanupOrphans,
+  maintenance__purge_secrets: purgeSecrets,
+  maintenance__purge_deleted_content: purgeDeletedContent,
+  maintenance__purge_notifications: purgeNotifications,
+  maintenance__refresh_views: refreshViews,
   worker__cleanup: workerCleanup,
 } as const;
 

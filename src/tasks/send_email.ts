@@ -3,10 +3,15 @@
  * templates it first mints the one-time token (stored hashed): the plaintext exists only in
  * the message, never in the job queue. A retry mints a fresh token (older unused ones stop
  * working), so at-least-once delivery never leaves two valid links.
+ *
+ * Failures are retried with graphile-worker's exponential backoff (max_attempts 10). A
+ * permanent one (the SMTP server refused for good) or the last attempt is recorded in
+ * app_private.email_deliveries, like every e-mail sent.
  */
-import type { Task } from "graphile-worker";
+import type { JobHelpers, Task } from "graphile-worker";
 
 import * as templates from "../mail/templates.ts";
+import { PermanentMailError } from "../mail/transport.ts";
 import type { TaskDependencies } from "./index.ts";
 
 const TEMPLATES = {
@@ -42,6 +47,20 @@ function assertPayload(payload: unknown): asserts payload is Payload {
   }
 }
 
+async function record(
+  helpers: JobHelpers,
+  payload: Payload,
+  recipient: string,
+  status: "sent" | "failed",
+  detail: string,
+): Promise<void> {
+  await helpers.query(
+    `insert into app_private.email_deliveries (template, user_id, recipient, status, attempts, detail)
+     values ($1, $2, $3, $4, $5, $6)`,
+    [payload.template, payload.user_id, recipient, status, helpers.job.attempts, detail],
+  );
+}
+
 export function sendEmail({ mail }: TaskDependencies): Task {
   return async (payload, helpers) => {
     assertPayload(payload);
@@ -62,10 +81,25 @@ export function sendEmail({ mail }: TaskDependencies): Task {
       return;
     }
     const link = `${mail.appUrl}${spec.path}?token=${encodeURIComponent(user.token)}`;
-    const where = await mail.transport.send(
-      mail.from,
-      spec.render({ to: user.email, name: user.name, link }),
-    );
+    let where: string;
+    try {
+      where = await mail.transport.send(
+        mail.from,
+        spec.render({ to: user.email, name: user.name, link }),
+      );
+    } catch (error) {
+      const permanent = error instanceof PermanentMailError;
+      if (permanent || helpers.job.attempts >= helpers.job.max_attempts) {
+        await record(helpers, payload, user.email, "failed", (error as Error).message);
+        helpers.logger.error(`send_email: ${payload.template} given up`, {
+          template: payload.template,
+          permanent,
+        });
+        if (permanent) return; // recorded; retrying would not help
+      }
+      throw error;
+    }
+    await record(helpers, payload, user.email, "sent", where);
     helpers.logger.info(`send_email: ${payload.template} sent`, {
       template: payload.template,
       to: where,

@@ -26,6 +26,11 @@ export interface TestWorker extends Worker {
    * finished (successfully or not), so fast jobs are not missed.
    */
   listen(): (jobId: string) => Promise<{ job: Job; error?: unknown }>;
+  /**
+   * Resolves once no job (of `tasks`, or any) is waiting or running: every queued job still
+   * able to run has succeeded in this worker. Checked at each job completion, not by polling.
+   */
+  idle(tasks?: readonly string[]): Promise<void>;
   /** Resolves when a job of that task finishes, whichever it is. */
   nextCompletion(task: string): Promise<{ job: Job; error?: unknown }>;
   /** Stops the worker and removes the outbox. */
@@ -34,12 +39,18 @@ export interface TestWorker extends Worker {
 
 export async function startTestWorker(
   db: TestDatabase,
-  options: { extraTasks?: TaskList; concurrency?: number } = {},
+  options: {
+    extraTasks?: TaskList;
+    concurrency?: number;
+    heartbeatMs?: number;
+    batchSize?: number;
+    transport?: MailTransport;
+  } = {},
 ): Promise<TestWorker> {
   const log = testLogger();
   const outboxDir = await mkdtemp(path.join(tmpdir(), "mking-outbox-"));
   // The real outbox transport, observed: tests wait for a message instead of polling files.
-  const outbox = outboxTransport(outboxDir);
+  const outbox = options.transport ?? outboxTransport(outboxDir);
   const sent = new Map<string, MailMessage[]>();
   const waiting: { to: string; index: number; resolve: (m: MailMessage) => void }[] = [];
   const transport: MailTransport = {
@@ -61,10 +72,24 @@ export async function startTestWorker(
     ownerUrl: db.ownerUrl,
     concurrency: options.concurrency ?? 2,
     pollIntervalMs: 1000,
+    heartbeatMs: options.heartbeatMs ?? 10_000,
     log,
     mail: { transport, from: "test@mking.local", appUrl: "https://app.test" },
+    retention: { deletedContentDays: 30, readNotificationDays: 90 },
+    ...(options.batchSize ? { batchSize: options.batchSize } : {}),
     ...(options.extraTasks ? { extraTasks: options.extraTasks } : {}),
   });
+  const succeeded = new Set<string>();
+  worker.runner.events.on("job:success", ({ job }) => succeeded.add(job.id));
+  const pendingJobIds = (tasks?: readonly string[]): Promise<string[]> =>
+    worker.workerUtils.withPgClient(async (client) => {
+      const { rows } = await client.query<{ id: string }>(
+        `select id::text from graphile_worker.jobs
+          where attempts < max_attempts and ($1::text[] is null or task_identifier = any($1))`,
+        [tasks ?? null],
+      );
+      return rows.map((r) => r.id);
+    });
   return Object.assign(worker, {
     log,
     outboxDir,
@@ -91,6 +116,20 @@ export async function startTestWorker(
           if (done) resolve(done);
           else waiting.set(jobId, resolve);
         });
+    },
+    async idle(tasks?: readonly string[]) {
+      for (;;) {
+        // listen before looking, so a completion in between is not missed
+        let onComplete!: () => void;
+        const completed = new Promise<void>((resolve) => (onComplete = resolve));
+        worker.runner.events.once("job:complete", onComplete);
+        const pending = (await pendingJobIds(tasks)).filter((id) => !succeeded.has(id));
+        if (pending.length === 0) {
+          worker.runner.events.off("job:complete", onComplete);
+          return;
+        }
+        await completed;
+      }
     },
     nextCompletion(task: string) {
       return new Promise<{ job: Job; error?: unknown }>((resolve) => {

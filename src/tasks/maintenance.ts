@@ -1,0 +1,54 @@
+/**
+ * Scheduled clean-ups (src/crontab), each one SQL function in app_private doing the work and
+ * this logging what it did:
+ *
+ * - `maintenance__cleanup_orphans`: likes whose post or comment no longer exists;
+ * - `maintenance__purge_secrets`: expired or used tokens, old failed-login rows;
+ * - `maintenance__purge_deleted_content`: posts and messages soft-deleted before the retention;
+ * - `maintenance__purge_notifications`: notifications read before the retention;
+ * - `maintenance__refresh_views`: materialised views, refreshed concurrently.
+ */
+import type { Task } from "graphile-worker";
+
+import type { TaskDependencies } from "./index.ts";
+
+function sqlTask(
+  name: string,
+  sql: (deps: TaskDependencies) => { text: string; values: unknown[] },
+) {
+  return (deps: TaskDependencies): Task =>
+    async (_payload, helpers) => {
+      const started = Date.now();
+      const { text, values } = sql(deps);
+      const { rows } = await helpers.query<Record<string, unknown>>(text, values);
+      helpers.logger.info(`${name} done`, { ...rows[0], ms: Date.now() - started });
+    };
+}
+
+export const cleanupOrphans = sqlTask("maintenance__cleanup_orphans", () => ({
+  text: `select app_private.cleanup_orphaned_likes() as likes_deleted`,
+  values: [],
+}));
+
+export const purgeSecrets = sqlTask("maintenance__purge_secrets", () => ({
+  text: `select refresh_tokens, user_tokens, login_attempts from app_private.purge_expired_secrets()`,
+  values: [],
+}));
+
+export const purgeDeletedContent = sqlTask(
+  "maintenance__purge_deleted_content",
+  ({ retention }) => ({
+    text: `select posts, messages from app_private.purge_deleted_content(make_interval(days => $1))`,
+    values: [retention.deletedContentDays],
+  }),
+);
+
+export const purgeNotifications = sqlTask("maintenance__purge_notifications", ({ retention }) => ({
+  text: `select app_private.purge_read_notifications(make_interval(days => $1)) as notifications_deleted`,
+  values: [retention.readNotificationDays],
+}));
+
+export const refreshViews = sqlTask("maintenance__refresh_views", () => ({
+  text: `select app_private.refresh_views() is null as refreshed`,
+  values: [],
+}));

@@ -1,0 +1,31 @@
+/**
+ * `notifications__create`: turns queued events (array payload; events of one like target or
+ * one conversation within a second arrive merged) into notification rows with
+ * app_private.notify — where the rules live: not to yourself, not across a block, muted
+ * conversations skipped, each event once (dedupe_key), likes and messages coalesced. Each new
+ * or changed notification is announced by pg_notify (trigger) for realtime delivery.
+ */
+import type { Task } from "graphile-worker";
+
+function assertEvents(payload: unknown): asserts payload is { type: string }[] {
+  if (
+    !Array.isArray(payload) ||
+    !payload.every((e) => e && typeof e === "object" && typeof e.type === "string")
+  ) {
+    throw new Error(`notifications__create: bad payload ${JSON.stringify(payload)}`);
+  }
+}
+
+export function notificationsCreate(): Task {
+  return async (payload, helpers) => {
+    assertEvents(payload);
+    const { rows } = await helpers.query<{ changed: number }>(
+      `select coalesce(sum(app_private.notify(e)), 0)::int as changed from jsonb_array_elements($1::jsonb) e`,
+      [JSON.stringify(payload)],
+    );
+    helpers.logger.debug("notifications__create done", {
+      events: payload.length,
+      changed: rows[0]?.changed ?? 0,
+    });
+  };
+}

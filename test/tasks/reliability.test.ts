@@ -1,0 +1,224 @@
+/**
+ * At-least-once delivery without double counting or double notifying: a task that fails once
+ * after doing part (or all) of its work is retried to the exact end state, and a worker process
+ * killed with SIGKILL in the middle of a batch has its job handed to another worker, which
+ * finishes it exactly.
+ */
+import { hostname } from "node:os";
+
+import type { Task } from "graphile-worker";
+
+import { countersVerifyAll } from "../../src/tasks/counters.ts";
+import { notificationsCreate } from "../../src/tasks/notifications.ts";
+import { createTestDatabase, withClient, type TestDatabase } from "../helpers/database.ts";
+import { startProcess, type RunningProcess } from "../helpers/process.ts";
+import { startTestWorker, type TestWorker } from "../helpers/worker.ts";
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const sql = <T = Record<string, unknown>>(text: string, values: unknown[] = []): Promise<T[]> =>
+  withClient(db.ownerUrl, async (c) => (await c.query(text, values)).rows as T[]);
+
+async function users(n: number): Promise<string[]> {
+  const rows = await sql<{ id: string }>(
+    `with u as (
+       insert into app_public.users (email)
+       select 'r' || i || '_' || gen_random_uuid() || '@example.com' from generate_series(1, $1) i
+       returning id)
+     insert into app_public.user_profiles (user_id, username, display_name)
+     select id, 'r_' || replace(id::text, '-', ''), 'R' from u
+     returning user_id as id`,
+    [n],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Posts whose likes_count has drifted (set behind the recount's back). */
+async function driftedPosts(n: number): Promise<string[]> {
+  const [author, fan] = (await users(2)) as [string, string];
+  const rows = await sql<{ id: string }>(
+    `insert into app_public.posts (author_id, content) select $1, 'p' || i from generate_series(1, $2) i returning id`,
+    [author, n],
+  );
+  const posts = rows.map((r) => r.id);
+  await sql(
+    `insert into app_public.likes (user_id, target_type, target_id) select $1, 'post', unnest($2::uuid[])`,
+    [fan, posts],
+  );
+  return posts;
+}
+
+const wrongCounts = (posts: string[]) =>
+  sql<{ id: string }>(
+    `select p.id from app_public.posts p
+      where p.id = any($1)
+        and p.likes_count <> (select count(*) from app_public.likes l where l.target_type = 'post' and l.target_id = p.id)`,
+    [posts],
+  );
+
+describe("a task that throws once", () => {
+  let worker: TestWorker;
+  let attempts = 0;
+
+  beforeAll(async () => {
+    const notify = notificationsCreate();
+    const verify = countersVerifyAll({ batchSize: 2 });
+    // the real tasks, failing on their first attempt after having done their work (or part of it)
+    const crashAfterWork: Task = async (payload, helpers) => {
+      await notify(payload, helpers);
+      attempts += 1;
+      if (helpers.job.attempts === 1) throw new Error("crashed after committing");
+    };
+    const crashMidBatch: Task = async (payload, helpers) => {
+      let batches = 0;
+      await verify(payload, {
+        ...helpers,
+        query: async (text, values) => {
+          batches += 1;
+          if (helpers.job.attempts === 1 && batches === 3) throw new Error("crashed mid-batch");
+          return helpers.query(text, values);
+        },
+      });
+    };
+    worker = await startTestWorker(db, {
+      extraTasks: { notifications__create: crashAfterWork, counters__verify_all: crashMidBatch },
+    });
+  });
+  afterAll(() => worker.close());
+
+  /** Runs a failed job's retry now instead of after its backoff. */
+  const retryNow = (jobId: string) =>
+    sql(`select graphile_worker.reschedule_jobs(array[$1::bigint], run_at := now())`, [jobId]);
+
+  it("notifications: the retry creates nothing twice", async () => {
+    const [ana, ben] = (await users(2)) as [string, string];
+    const failed = worker.nextCompletion("notifications__create");
+    await sql(
+      `insert into app_public.friendships (requester_id, addressee_id, status) values ($1, $2, 'pending')`,
+      [ana, ben],
+    );
+    const first = await failed;
+    expect(String(first.error)).toMatch(/crashed after committing/);
+    expect(
+      await sql(`select count(*)::int as n from app_public.notifications where recipient_id = $1`, [
+        ben,
+      ]),
+    ).toEqual([{ n: 1 }]);
+
+    const retried = worker.nextCompletion("notifications__create");
+    await retryNow(first.job.id);
+    const second = await retried;
+    expect(second.error).toBeUndefined();
+    expect(second.job.id).toBe(first.job.id);
+    expect(
+      await sql(`select count(*)::int as n from app_public.notifications where recipient_id = $1`, [
+        ben,
+      ]),
+    ).toEqual([{ n: 1 }]);
+    expect(attempts).toBeGreaterThanOrEqual(2);
+  });
+
+  it("counter verification: the retry finishes what the failed attempt started, exactly", async () => {
+    await worker.idle();
+    const posts = await driftedPosts(9);
+    await worker.idle(["counters__recount"]);
+    await sql(`update app_public.posts set likes_count = 100 where id = any($1)`, [posts]);
+    expect(await wrongCounts(posts)).toHaveLength(9);
+
+    const failed = worker.nextCompletion("counters__verify_all");
+    await sql(`select graphile_worker.add_job('counters__verify_all', '{}'::json)`);
+    const first = await failed;
+    expect(String(first.error)).toMatch(/crashed mid-batch/);
+    const left = (await wrongCounts(posts)).length;
+    expect(left).toBeGreaterThan(0); // part done: committed batches stay committed
+    expect(left).toBeLessThan(9);
+
+    const retried = worker.nextCompletion("counters__verify_all");
+    await retryNow(first.job.id);
+    expect((await retried).error).toBeUndefined();
+    expect(await wrongCounts(posts)).toEqual([]);
+    expect(await sql(`select likes_count from app_public.posts where id = $1`, [posts[0]])).toEqual(
+      [{ likes_count: 1 }],
+    );
+  });
+});
+
+describe("a worker process killed with SIGKILL mid-batch", () => {
+  it("loses its job to a live worker, which finishes it exactly", async () => {
+    const posts = await driftedPosts(8);
+    const helper = await startTestWorker(db);
+    await helper.idle();
+    await helper.close(); // counters settled; now nobody but the doomed process runs jobs
+    await sql(`update app_public.posts set likes_count = 100 where id = any($1)`, [posts]);
+
+    const doomed = startProcess(["test/fixtures/killable-worker.ts", db.ownerUrl], {});
+    try {
+      await killMidBatch(doomed, posts);
+    } finally {
+      doomed.child.kill("SIGKILL");
+    }
+  });
+});
+
+async function killMidBatch(doomed: RunningProcess, posts: string[]): Promise<void> {
+  await doomed.waitFor(/WORKER_READY/);
+  const [job] = await sql<{ id: string }>(
+    `select id::text from graphile_worker.add_job('counters__verify_all', '{}'::json)`,
+  );
+  await doomed.waitFor(/MID_BATCH/);
+  const [locked] = await sql<{ locked_by: string | null; attempts: number }>(
+    `select locked_by, attempts from graphile_worker.jobs where id = $1`,
+    [job!.id],
+  );
+  expect(locked!.locked_by).not.toBeNull();
+  const [doomedPool] = await sql<{ id: string }>(
+    `select id from app_private.worker_instances where id = $1`,
+    [locked!.locked_by],
+  );
+  expect(doomedPool).toBeDefined();
+  expect((await wrongCounts(posts)).length).toBeGreaterThan(0);
+
+  doomed.child.kill("SIGKILL");
+  expect(await doomed.exited).toBeNull();
+
+  // a live worker (checking every 100 ms) notices that three of its 200 ms beats are missing
+  // and takes the job over
+  const rescuer = await startTestWorker(db, { heartbeatMs: 100 });
+  try {
+    await rescuer.idle(["counters__verify_all"]);
+    expect(await wrongCounts(posts)).toEqual([]);
+    expect(await sql(`select 1 from graphile_worker.jobs where id = $1`, [job!.id])).toEqual([]);
+    expect(
+      await sql(`select 1 from app_private.worker_instances where id = $1`, [doomedPool!.id]),
+    ).toEqual([]);
+    const line = rescuer.log.lines.find((l) => l.includes("a worker pool stopped beating"));
+    expect(line).toContain(`silentPool=${doomedPool!.id}`);
+    expect(line).toContain("jobsReclaimed=1");
+    expect(rescuer.counters.snapshot().get("counters__verify_all")?.completed).toBe(1);
+  } finally {
+    await rescuer.close();
+  }
+}
+
+describe("worker pools", () => {
+  it("register with a heartbeat while running, and deregister when stopped", async () => {
+    const worker = await startTestWorker(db, { concurrency: 3, heartbeatMs: 100 });
+    const [row] = await sql<{ pid: number; hostname: string }>(
+      `select pid, hostname from app_private.worker_instances where id = $1`,
+      [worker.poolId],
+    );
+    expect(row).toEqual({ pid: process.pid, hostname: hostname() });
+    expect(worker.lastHeartbeatAt()).not.toBeNull();
+    await worker.close();
+    expect(
+      await sql(`select 1 from app_private.worker_instances where id = $1`, [worker.poolId]),
+    ).toEqual([]);
+  });
+});
