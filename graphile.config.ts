@@ -4,7 +4,7 @@
  */
 import { PgSimplifyInflectionPreset } from "@graphile/simplify-inflection";
 import type pg from "pg";
-import { makePgService } from "postgraphile/adaptors/pg";
+import { makePgService, type PgSubscriber } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 
 import { makeAuthPlugin } from "./plugins/auth.ts";
@@ -14,6 +14,7 @@ import { FeedPlugin } from "./plugins/feed.ts";
 import { InflectionPlugin } from "./plugins/inflection.ts";
 import { MessagingPlugin } from "./plugins/messaging.ts";
 import { NotificationsPlugin } from "./plugins/notifications.ts";
+import { makeRealtimePlugin } from "./plugins/realtime.ts";
 import { makeRequestGuardsPlugin } from "./plugins/requestGuards.ts";
 import { requestContextFor } from "./src/auth/request.ts";
 import type { TokenService } from "./src/auth/tokens.ts";
@@ -27,6 +28,11 @@ export interface PresetOptions {
   authPool: pg.Pool;
   tokens: TokenService;
   log: Logger;
+  /**
+   * LISTEN/NOTIFY for subscriptions (one connection of authPool, held while anyone listens).
+   * The caller owns it and releases it before ending authPool; without it there is no realtime.
+   */
+  pgSubscriber?: PgSubscriber | null;
 }
 
 export function makePreset({
@@ -34,6 +40,7 @@ export function makePreset({
   authPool,
   tokens,
   log,
+  pgSubscriber = null,
 }: PresetOptions): GraphileConfig.Preset {
   const { auth, api, http, isProduction } = config;
   return {
@@ -62,8 +69,15 @@ export function makePreset({
       CommentsPlugin,
       MessagingPlugin,
       NotificationsPlugin,
+      makeRealtimePlugin({
+        log,
+        maxQueuedEvents: config.realtime.maxQueuedEvents,
+        typingPerMinute: config.realtime.typingPerMinute,
+      }),
     ],
-    pgServices: [makePgService({ pool: authPool, schemas: ["app_public"], pubsub: true })],
+    pgServices: [
+      makePgService({ pool: authPool, schemas: ["app_public"], pubsub: false, pgSubscriber }),
+    ],
     grafast: {
       explain: http.explain && !isProduction,
       context: (requestContext) =>

@@ -99,3 +99,8 @@ grant execute on function app_public.events_going_count(app_public.events) to an
 -- Trending posts (the scores are precomputed; which posts you see is posts' row-level security).
 grant execute on function app_hidden.trending_scores() to anonymous, authenticated;
 grant execute on function app_public.trending_posts() to anonymous, authenticated;
+
+-- Realtime (plugins/realtime.ts): typing indicators (nothing stored) and the participation check
+-- subscriptions make when they start and for every event.
+grant execute on function app_hidden.send_typing(uuid) to authenticated;
+grant execute on function app_hidden.is_active_participant(uuid) to anonymous, authenticated;

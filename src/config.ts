@@ -90,6 +90,16 @@ export interface Config {
     readonly introspection: boolean;
     readonly maxRequestBytes: number;
   };
+  readonly realtime: {
+    /** Open websockets per user (or per client address when signed out), per API instance. */
+    readonly maxConnectionsPerUser: number;
+    /** Running subscriptions per user, per API instance. */
+    readonly maxSubscriptionsPerUser: number;
+    /** Events waiting for one subscription's client; beyond them it ends (CLIENT_TOO_SLOW). */
+    readonly maxQueuedEvents: number;
+    /** sendTyping calls per user per minute, per API instance. */
+    readonly typingPerMinute: number;
+  };
   readonly mail: {
     readonly from: string;
     /** Where links in e-mails point (the client app). */
@@ -330,6 +340,12 @@ function readConfig(r: Reader, cwd: string): Config {
       maxPageSize: r.integer("GRAPHQL_MAX_PAGE_SIZE", 100, 1, 10_000),
       introspection: r.boolean("GRAPHQL_INTROSPECTION", !isProduction),
       maxRequestBytes: r.integer("MAX_REQUEST_BYTES", 100_000, 1_000, 10_000_000),
+    },
+    realtime: {
+      maxConnectionsPerUser: r.integer("REALTIME_MAX_CONNECTIONS_PER_USER", 10, 1, 10_000),
+      maxSubscriptionsPerUser: r.integer("REALTIME_MAX_SUBSCRIPTIONS_PER_USER", 50, 1, 100_000),
+      maxQueuedEvents: r.integer("REALTIME_MAX_QUEUED_EVENTS", 1000, 1, 1_000_000),
+      typingPerMinute: r.integer("TYPING_MAX_PER_MINUTE", 60, 1, 10_000),
     },
     mail: {
       from: r.string("MAIL_FROM", "MKing Friend <no-reply@mking-friend.local>"),

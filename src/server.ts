@@ -8,11 +8,13 @@ import type { AddressInfo } from "node:net";
 import express, { type Express } from "express";
 import pg from "pg";
 import { postgraphile, type PostGraphileInstance } from "postgraphile";
+import { PgSubscriber } from "postgraphile/adaptors/pg";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 
 import { makePreset } from "../graphile.config.ts";
 import { resolveJwtKeys } from "./auth/keys.ts";
 import { authenticateRequests } from "./auth/request.ts";
+import { attachWebSockets } from "./realtime/sockets.ts";
 import { TokenService } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
 import { latestAppliedMigrationHash, latestCommittedMigrationHash } from "./db/migrate.ts";
@@ -115,9 +117,18 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   // Who is calling: verified before GraphQL runs; a bad token is a 401 (src/auth/request.ts).
   app.use("/graphql", authenticateRequests(tokens));
 
-  const pgl = postgraphile(makePreset({ config, authPool, tokens, log }));
+  // One LISTEN connection for every subscription of this instance (plugins/realtime.ts).
+  const pgSubscriber = new PgSubscriber(authPool);
+  const pgl = postgraphile(makePreset({ config, authPool, tokens, log, pgSubscriber }));
   const serv = pgl.createServ(grafserv);
-  await serv.addTo(app, httpServer);
+  // HTTP through grafserv; websockets through our handler (auth, limits: src/realtime/sockets.ts)
+  await serv.addTo(app, httpServer, false);
+  const sockets = attachWebSockets(serv, httpServer, {
+    path: "/graphql",
+    tokens,
+    limits: config.realtime,
+    log,
+  });
   // Build the schema now, so a broken database fails start-up rather than the first request.
   await pgl.getSchema();
 
@@ -143,7 +154,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       (closing ??= (async () => {
         const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         httpServer.closeIdleConnections();
-        await pgl.release(); // also releases grafserv (its websockets)
+        await sockets.close();
+        await pgl.release(); // also releases grafserv
+        pgSubscriber.release(); // ends the subscriptions left and gives back the LISTEN connection
         httpServer.closeAllConnections();
         await closed;
         await Promise.all([authPool.end(), healthPool.end()]);

@@ -12,6 +12,12 @@ import { InvalidTokenError, type TokenService, type VerifiedToken } from "./toke
 
 /** The identity verified for each HTTP request (absent: no Authorization header). */
 const verifiedRequests = new WeakMap<object, VerifiedToken>();
+/** The identity verified when each websocket connected (src/realtime/sockets.ts). */
+const verifiedSockets = new WeakMap<object, VerifiedToken>();
+
+export function rememberSocketIdentity(socket: object, identity: VerifiedToken): void {
+  verifiedSockets.set(socket, identity);
+}
 
 export interface ClientInfo {
   ip: string | null;
@@ -99,14 +105,20 @@ export function requestContextFor(
   options: PgSettingsOptions,
 ): Partial<Grafast.Context> {
   const req = requestContext.expressv4?.req;
-  let identity = verifiedIdentity(req);
-  if (!req && requestContext.mking?.accessToken) {
+  const socket = requestContext.ws?.socket;
+  let identity = req ? verifiedIdentity(req) : socket ? verifiedSockets.get(socket) : undefined;
+  if (!req && !socket && requestContext.mking?.accessToken) {
     identity = tokens.verify(requestContext.mking.accessToken);
   }
   return {
     pgSettings: pgSettingsFor(identity, options),
     mkingClient: req
       ? clientInfoOf(req)
-      : (requestContext.mking?.client ?? { ip: null, userAgent: null }),
+      : socket
+        ? {
+            ip: requestContext.ws?.request?.socket.remoteAddress ?? null,
+            userAgent: requestContext.ws?.request?.headers["user-agent"]?.slice(0, 500) ?? null,
+          }
+        : (requestContext.mking?.client ?? { ip: null, userAgent: null }),
   };
 }

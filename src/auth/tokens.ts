@@ -17,6 +17,8 @@ export interface TokenSettings {
 export interface VerifiedToken {
   userId: string;
   sessionId: string;
+  /** When the token stops being valid (websockets close then). */
+  expiresAt: Date;
 }
 
 export interface SignedToken {
@@ -76,10 +78,11 @@ export class TokenService {
       typeof payload.sub !== "string" ||
       !UUID.test(payload.sub) ||
       typeof payload.sid !== "string" ||
-      !UUID.test(payload.sid)
+      !UUID.test(payload.sid) ||
+      typeof payload.exp !== "number"
     ) {
       throw new InvalidTokenError("invalid", "The access token is not valid");
     }
-    return { userId: payload.sub, sessionId: payload.sid };
+    return { userId: payload.sub, sessionId: payload.sid, expiresAt: new Date(payload.exp * 1000) };
   }
 }

@@ -1,0 +1,316 @@
+/**
+ * Realtime: GraphQL subscriptions over PostgreSQL LISTEN/NOTIFY, and typing indicators.
+ *
+ * Triggers publish ids on per-entity channels (migrations/committed/000005.sql); each
+ * subscription listens through PostGraphile's pg subscriber and re-reads every row under the
+ * subscriber's own role and claims, so row-level security decides what arrives
+ * (src/realtime/liveTopic.ts). Every subscription is private: without a token it is refused.
+ */
+import { sideEffectWithPgClientTransaction, type WithPgClient } from "postgraphile/@dataplan/pg";
+import {
+  access,
+  constant,
+  context,
+  lambda,
+  listen,
+  object,
+  type GrafastSubscriber,
+  type Step,
+} from "postgraphile/grafast";
+import { extendSchema } from "postgraphile/utils";
+
+import { appError } from "../src/errors.ts";
+import type { Logger } from "../src/log.ts";
+import {
+  liveTopic,
+  raiseFailure,
+  type LiveFailure,
+  type Query,
+} from "../src/realtime/liveTopic.ts";
+import { RateLimiter } from "../src/realtime/rateLimiter.ts";
+
+export interface RealtimeOptions {
+  log: Logger;
+  /** Events waiting for one subscription's client before it ends (CLIENT_TOO_SLOW). */
+  maxQueuedEvents: number;
+  /** sendTyping calls per user per minute. */
+  typingPerMinute: number;
+}
+
+type Settings = Record<string, string | undefined> | null;
+interface LiveContext {
+  pgSubscriber: GrafastSubscriber<Record<string, string>> | null;
+  withPgClient: WithPgClient;
+  pgSettings: Settings;
+}
+
+interface Event {
+  id?: string;
+  op?: string;
+  user_id?: string;
+  conversation_id?: string;
+  reason?: string;
+  unread_count?: number;
+}
+
+/** What one subscription field listens to and lets through, given who is asking. */
+interface LiveSpec {
+  topic: string;
+  authorize?: (query: Query) => Promise<void>;
+  accept: (event: Event, query: Query) => Promise<Event | null>;
+}
+
+const one = async (query: Query, text: string, values: unknown[]): Promise<boolean> =>
+  (await query<{ ok: boolean }>(text, values))[0]?.ok === true;
+
+const requireParticipant = (conversationId: string) => async (query: Query) => {
+  if (!(await one(query, `select app_hidden.is_active_participant($1) as ok`, [conversationId]))) {
+    throw appError("FORBIDDEN", "You are not in this conversation", { field: "conversationId" });
+  }
+};
+
+export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plugin {
+  const log = options.log.child({ component: "realtime" });
+  const typing = new RateLimiter(options.typingPerMinute);
+
+  return extendSchema((build) => {
+    const { messages, notifications, conversations, user: users } = build.pgResources;
+    if (!messages || !notifications || !conversations || !users) {
+      throw new Error("RealtimePlugin: a resource it needs is missing");
+    }
+    const executor = build.pgExecutor;
+
+    /** The subscriber for one field: who is asking (from the context) decides the spec. */
+    function live(
+      $conversationId: Step<string> | null,
+      spec: (userId: string, conversationId: string) => LiveSpec,
+    ) {
+      const $ctx = object({
+        pgSubscriber: context().get("pgSubscriber"),
+        withPgClient: context().get("withPgClient"),
+        pgSettings: context().get("pgSettings"),
+      }) as unknown as Step<LiveContext>;
+      const $subscriber = lambda(
+        [$ctx, $conversationId ?? constant("")] as const,
+        ([ctx, conversationId]): GrafastSubscriber<Record<string, Event | LiveFailure>> => {
+          const userId = ctx.pgSettings?.["jwt.claims.user_id"];
+          const { pgSubscriber } = ctx;
+          return {
+            async subscribe() {
+              if (!userId) throw appError("UNAUTHENTICATED", "Sign in to subscribe");
+              if (!pgSubscriber) throw appError("BAD_REQUEST", "Subscriptions are not available");
+              const s = spec(userId, conversationId);
+              return liveTopic<Event>({
+                subscriber: pgSubscriber,
+                withPgClient: ctx.withPgClient,
+                pgSettings: ctx.pgSettings,
+                topic: s.topic,
+                ...(s.authorize ? { authorize: s.authorize } : {}),
+                accept: s.accept,
+                maxQueued: options.maxQueuedEvents,
+                log,
+              });
+            },
+          };
+        },
+      );
+      // A subscription that fails after it started ends with its error as the field's error.
+      return listen($subscriber, constant("live"), ($item) => lambda($item, raiseFailure));
+    }
+
+    /** A message event of the conversation, if it is one of `op` and still visible to the subscriber. */
+    const messageEvents =
+      (op: "insert" | "update") => (userId: string, conversationId: string) => ({
+        topic: `conversation:${conversationId}`,
+        authorize: requireParticipant(conversationId),
+        accept: async (event: Event, query: Query) =>
+          event.op === op &&
+          (await one(
+            query,
+            `select app_hidden.is_active_participant($1)
+                  and exists (select 1 from app_public.messages m
+                               where m.id = $2 and not app_hidden.is_blocked(m.sender_id, $3)) as ok`,
+            [conversationId, event.id, userId],
+          ))
+            ? event
+            : null,
+      });
+
+    return {
+      typeDefs: /* GraphQL */ `
+        extend type Subscription {
+          """
+          Each new message in a conversation you take part in, as it is sent. Refused
+          (FORBIDDEN) unless you are in the conversation; stops delivering the moment you
+          leave or a block separates you from the sender.
+          """
+          messageAdded(conversationId: UUID!): Message
+          "Each edit or deletion of a message in a conversation you take part in."
+          messageUpdated(conversationId: UUID!): Message
+          """
+          Your new notifications, and changes to them (coalesced, read), with your new unread
+          count.
+          """
+          notificationAdded: NotificationEvent
+          "Someone else is typing in a conversation you take part in (see \`sendTyping\`)."
+          typing(conversationId: UUID!): TypingEvent
+          """
+          A conversation you belong to got a message or changed (renamed, someone joined or
+          left, you read or muted it): to reorder and refresh a conversation list.
+          """
+          myConversationsUpdated: ConversationUpdate
+        }
+
+        type NotificationEvent {
+          notification: Notification
+          "How many of your notifications are unread now."
+          unreadCount: Int!
+        }
+
+        type TypingEvent {
+          conversationId: UUID!
+          user: User
+        }
+
+        type ConversationUpdate {
+          conversation: Conversation
+          "message, conversation, participants, read or muted."
+          reason: String!
+        }
+
+        input SendTypingInput {
+          conversationId: UUID!
+        }
+        type SendTypingPayload {
+          sent: Boolean!
+        }
+
+        extend type Mutation {
+          """
+          Tell the others in a conversation that you are typing (delivered to their \`typing\`
+          subscription, never stored). Limited per user per minute (RATE_LIMITED).
+          """
+          sendTyping(input: SendTypingInput!): SendTypingPayload
+        }
+      `,
+      objects: {
+        Subscription: {
+          plans: {
+            messageAdded: {
+              subscribePlan: (_$root, fieldArgs) =>
+                live(fieldArgs.getRaw("conversationId") as Step<string>, messageEvents("insert")),
+              plan: ($event) => messages.get({ id: access($event, "id") }),
+            },
+            messageUpdated: {
+              subscribePlan: (_$root, fieldArgs) =>
+                live(fieldArgs.getRaw("conversationId") as Step<string>, messageEvents("update")),
+              plan: ($event) => messages.get({ id: access($event, "id") }),
+            },
+            notificationAdded: {
+              subscribePlan: () =>
+                live(null, (userId) => ({
+                  topic: `user:${userId}:notifications`,
+                  accept: async (event, query) => {
+                    const [row] = await query<{ visible: boolean; unread: number }>(
+                      `select exists (select 1 from app_public.notifications where id = $1) as visible,
+                              app_public.unread_notification_count() as unread`,
+                      [event.id],
+                    );
+                    return row?.visible ? { ...event, unread_count: row.unread } : null;
+                  },
+                })),
+              plan: ($event) => $event,
+            },
+            typing: {
+              subscribePlan: (_$root, fieldArgs) =>
+                live(
+                  fieldArgs.getRaw("conversationId") as Step<string>,
+                  (userId, conversationId) => ({
+                    topic: `conversation:${conversationId}:typing`,
+                    authorize: requireParticipant(conversationId),
+                    accept: async (event, query) =>
+                      event.user_id !== userId &&
+                      (await one(
+                        query,
+                        `select app_hidden.is_active_participant($1)
+                              and exists (select 1 from app_public.user_cards u where u.id = $2) as ok`,
+                        [conversationId, event.user_id],
+                      ))
+                        ? { ...event, conversation_id: conversationId }
+                        : null,
+                  }),
+                ),
+              plan: ($event) => $event,
+            },
+            myConversationsUpdated: {
+              subscribePlan: () =>
+                live(null, (userId) => ({
+                  topic: `user:${userId}:conversations`,
+                  accept: async (event, query) =>
+                    (await one(
+                      query,
+                      `select exists (select 1 from app_public.conversations where id = $1) as ok`,
+                      [event.conversation_id],
+                    ))
+                      ? event
+                      : null,
+                })),
+              plan: ($event) => $event,
+            },
+          },
+        },
+        NotificationEvent: {
+          plans: {
+            notification: ($event: Step<Event>) => notifications.get({ id: access($event, "id") }),
+            unreadCount: ($event: Step<Event>) => access($event, "unread_count"),
+          },
+        },
+        TypingEvent: {
+          plans: {
+            conversationId: ($event: Step<Event>) => access($event, "conversation_id"),
+            user: ($event: Step<Event>) => users.get({ id: access($event, "user_id") }),
+          },
+        },
+        SendTypingPayload: {
+          plans: {
+            sent: ($payload: Step<{ sent: boolean }>) => access($payload, "sent"),
+          },
+        },
+        ConversationUpdate: {
+          plans: {
+            conversation: ($event: Step<Event>) =>
+              conversations.get({ id: access($event, "conversation_id") }),
+            reason: ($event: Step<Event>) => access($event, "reason"),
+          },
+        },
+        Mutation: {
+          plans: {
+            sendTyping(_$root, fieldArgs) {
+              const $conversationId = fieldArgs.getRaw(["input", "conversationId"]) as Step<string>;
+              const $settings = context().get("pgSettings") as unknown as Step<Settings>;
+              return sideEffectWithPgClientTransaction(
+                executor,
+                [$conversationId, $settings] as const,
+                async (client, [conversationId, settings]) => {
+                  const userId = settings?.["jwt.claims.user_id"];
+                  if (!userId) throw appError("UNAUTHENTICATED", "Sign in first");
+                  const waitMs = typing.take(userId);
+                  if (waitMs > 0) {
+                    throw appError("RATE_LIMITED", "Too many typing notices; slow down", {
+                      retryAfterSeconds: Math.ceil(waitMs / 1000),
+                    });
+                  }
+                  await client.query({
+                    text: `select app_hidden.send_typing($1)`,
+                    values: [conversationId],
+                  });
+                  return { sent: true };
+                },
+              );
+            },
+          },
+        },
+      },
+    };
+  });
+}

@@ -1,0 +1,286 @@
+/**
+ * Websockets at /graphql (the graphql-transport-ws protocol, graphql-ws's server driven by
+ * grafserv's execution config), with what grafserv's own handler leaves out:
+ *
+ * - who is calling: the access token from the connection's init payload (`authorization:
+ *   "Bearer …"`, or `accessToken`), else the upgrade request's Authorization header. A bad token
+ *   closes the socket with 4401 and the reason; a good one closes it (4401, "Access token
+ *   expired") the moment it expires. Without a token the socket works, but every private
+ *   subscription is refused with UNAUTHENTICATED.
+ * - limits per user (per client address when signed out), per instance: open sockets (4429
+ *   beyond them) and running operations (TOO_MANY_SUBSCRIPTIONS beyond them);
+ * - keepalive pings, so dead peers are noticed and their subscriptions ended.
+ */
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import type { Duplex } from "node:stream";
+
+import { GraphQLError } from "graphql";
+import { makeServer, type Context } from "graphql-ws";
+import { makeGraphQLWSConfig } from "postgraphile/grafserv";
+import type { ExpressGrafserv } from "postgraphile/grafserv/express/v4";
+import { WebSocketServer, type WebSocket } from "ws";
+
+import { bearerToken, rememberSocketIdentity } from "../auth/request.ts";
+import { InvalidTokenError, type TokenService, type VerifiedToken } from "../auth/tokens.ts";
+import type { Logger } from "../log.ts";
+
+/** Close codes sent to clients (README, "Realtime"). */
+export const CLOSE = {
+  unauthorized: 4401,
+  tooManyConnections: 4429,
+} as const;
+
+export interface SocketLimits {
+  maxConnectionsPerUser: number;
+  maxSubscriptionsPerUser: number;
+}
+
+export interface WebSocketOptions {
+  path: string;
+  tokens: TokenService;
+  limits: SocketLimits;
+  log: Logger;
+  /** Ping interval; a peer that misses a pong for this long is dropped. */
+  keepaliveMs?: number;
+}
+
+interface Extra {
+  socket: WebSocket;
+  request: IncomingMessage;
+}
+
+interface SocketState {
+  key: string;
+  identity: VerifiedToken | undefined;
+  expiry: NodeJS.Timeout | null;
+  operations: Set<string>;
+}
+
+/** How many sockets and operations each user (or client address) holds right now. */
+class Usage {
+  readonly #sockets = new Map<string, number>();
+  readonly #operations = new Map<string, number>();
+
+  sockets(key: string): number {
+    return this.#sockets.get(key) ?? 0;
+  }
+  operations(key: string): number {
+    return this.#operations.get(key) ?? 0;
+  }
+  add(map: "sockets" | "operations", key: string, delta: number): void {
+    const m = map === "sockets" ? this.#sockets : this.#operations;
+    const next = (m.get(key) ?? 0) + delta;
+    if (next <= 0) m.delete(key);
+    else m.set(key, next);
+  }
+}
+
+function tokenFrom(
+  ctx: Context<Record<string, unknown> | undefined, Extra>,
+): string | null | "malformed" {
+  const params = ctx.connectionParams ?? {};
+  const authorization = Object.entries(params).find(
+    ([k]) => k.toLowerCase() === "authorization",
+  )?.[1];
+  if (typeof authorization === "string") return bearerToken(authorization);
+  const accessToken = params.accessToken ?? params.token;
+  if (typeof accessToken === "string" && accessToken !== "") return accessToken;
+  if (accessToken !== undefined) return "malformed";
+  return bearerToken(ctx.extra.request.headers.authorization);
+}
+
+export interface WebSocketHandler {
+  /** Sockets open right now. */
+  readonly openSockets: number;
+  /** Stops accepting sockets and closes the open ones (1001), dropping those that do not answer. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Serves GraphQL over websockets on `httpServer` for upgrade requests to `options.path`. */
+export function attachWebSockets(
+  serv: ExpressGrafserv,
+  httpServer: HttpServer,
+  options: WebSocketOptions,
+): WebSocketHandler {
+  const log = options.log.child({ component: "realtime" });
+  const usage = new Usage();
+  const states = new WeakMap<WebSocket, SocketState>();
+  const base = makeGraphQLWSConfig(serv);
+
+  const closeWith = (socket: WebSocket, code: number, reason: string): void => {
+    if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING)
+      socket.close(code, reason);
+  };
+
+  const server = makeServer<Record<string, unknown> | undefined, Extra>({
+    ...base,
+    onConnect(ctx) {
+      const { socket, request } = ctx.extra;
+      const token = tokenFrom(ctx);
+      let identity: VerifiedToken | undefined;
+      if (token === "malformed") {
+        closeWith(
+          socket,
+          CLOSE.unauthorized,
+          "The access token must be sent as `authorization: Bearer <token>`",
+        );
+        return false;
+      }
+      if (token !== null) {
+        try {
+          identity = options.tokens.verify(token);
+        } catch (error) {
+          if (!(error instanceof InvalidTokenError)) throw error;
+          closeWith(socket, CLOSE.unauthorized, error.message);
+          return false;
+        }
+      }
+      const key = identity
+        ? `user:${identity.userId}`
+        : `ip:${request.socket.remoteAddress ?? "unknown"}`;
+      if (usage.sockets(key) >= options.limits.maxConnectionsPerUser) {
+        closeWith(
+          socket,
+          CLOSE.tooManyConnections,
+          `Too many open connections (at most ${options.limits.maxConnectionsPerUser})`,
+        );
+        return false;
+      }
+      usage.add("sockets", key, 1);
+      let expiry: NodeJS.Timeout | null = null;
+      if (identity) {
+        rememberSocketIdentity(socket, identity);
+        const ms = Math.min(identity.expiresAt.getTime() - Date.now(), 2 ** 31 - 1);
+        expiry = setTimeout(
+          () => closeWith(socket, CLOSE.unauthorized, "Access token expired"),
+          Math.max(ms, 0),
+        );
+        expiry.unref();
+      }
+      states.set(socket, { key, identity, expiry, operations: new Set() });
+      return true;
+    },
+    async onSubscribe(ctx, id, payload) {
+      const state = states.get(ctx.extra.socket);
+      if (!state)
+        return [
+          new GraphQLError("Connection not initialised", {
+            extensions: { code: "UNAUTHENTICATED" },
+          }),
+        ];
+      if (usage.operations(state.key) >= options.limits.maxSubscriptionsPerUser) {
+        return [
+          new GraphQLError(
+            `Too many subscriptions (at most ${options.limits.maxSubscriptionsPerUser})`,
+            {
+              extensions: { code: "TOO_MANY_SUBSCRIPTIONS" },
+            },
+          ),
+        ];
+      }
+      state.operations.add(id);
+      usage.add("operations", state.key, 1);
+      try {
+        return await base.onSubscribe!(ctx, id, payload);
+      } catch (error) {
+        state.operations.delete(id);
+        usage.add("operations", state.key, -1);
+        throw error;
+      }
+    },
+    onComplete(ctx, id) {
+      const state = states.get(ctx.extra.socket);
+      if (state?.operations.delete(id)) usage.add("operations", state.key, -1);
+    },
+    onClose(ctx) {
+      const state = states.get(ctx.extra.socket);
+      if (!state) return;
+      states.delete(ctx.extra.socket);
+      if (state.expiry) clearTimeout(state.expiry);
+      usage.add("operations", state.key, -state.operations.size);
+      state.operations.clear();
+      usage.add("sockets", state.key, -1);
+    },
+  });
+
+  const wsServer = new WebSocketServer({ noServer: true });
+  let open = 0;
+  wsServer.on("connection", (socket: WebSocket, request: IncomingMessage) => {
+    open += 1;
+    const stopKeepalive = keepalive(socket, options.keepaliveMs ?? 12_000);
+    const closed = server.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) =>
+          new Promise<void>((resolve, reject) =>
+            socket.send(data, (error) => (error ? reject(error) : resolve())),
+          ),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (callback) =>
+          socket.on("message", (data) => {
+            callback(String(data)).catch((error: unknown) => {
+              log.warn("websocket message failed", { error });
+              closeWith(socket, 4500, "Internal error");
+            });
+          }),
+      },
+      { socket, request },
+    );
+    socket.once("close", (code, reason) => {
+      open -= 1;
+      stopKeepalive();
+      void closed(code, String(reason));
+    });
+  });
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const path = (req.url ?? "").split("?")[0];
+    if (path !== options.path) {
+      socket.destroy();
+      return;
+    }
+    wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit("connection", ws, req));
+  };
+  httpServer.on("upgrade", onUpgrade);
+
+  return {
+    get openSockets() {
+      return open;
+    },
+    async close(graceMs = 1000) {
+      httpServer.off("upgrade", onUpgrade);
+      const clients = [...wsServer.clients];
+      await Promise.all(
+        clients.map(
+          (client) =>
+            new Promise<void>((resolve) => {
+              if (client.readyState === client.CLOSED) return resolve();
+              const timer = setTimeout(() => client.terminate(), graceMs);
+              client.once("close", () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              client.close(1001, "Server shutting down");
+            }),
+        ),
+      );
+      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+    },
+  };
+}
+
+/** Pings every `intervalMs`; a peer that has not answered the previous ping is terminated. */
+function keepalive(socket: WebSocket, intervalMs: number): () => void {
+  let alive = true;
+  socket.on("pong", () => (alive = true));
+  const timer = setInterval(() => {
+    if (!alive) {
+      socket.terminate();
+      return;
+    }
+    alive = false;
+    socket.ping();
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
