@@ -273,3 +273,221 @@ describe("group conversations", () => {
     });
   });
 });
+
+describe("refusals of the participant operations", () => {
+  const READ = `mutation ($c: UUID!) { markConversationRead(input: { conversationId: $c }) { conversationParticipant { lastReadAt } } }`;
+  const MUTE = `mutation ($c: UUID!, $m: Boolean) { muteConversation(input: { conversationId: $c, muted: $m }) { conversationParticipant { isMuted } } }`;
+  const LEAVE = `mutation ($c: UUID!) { leaveConversation(input: { conversationId: $c }) { success } }`;
+  const NOT_IN = { code: "NOT_FOUND", field: "conversation_id" };
+
+  it("markConversationRead, muteConversation and leaveConversation refuse someone not in the conversation", async () => {
+    const [ana, ben, cat] = [await api.register(), await api.register(), await api.register()];
+    const c = await direct(ana, ben);
+    await send(ben, c, "for ana only");
+    expect(refusal(await api.as(cat)(READ, { c }))).toEqual(NOT_IN);
+    expect(refusal(await api.as(cat)(MUTE, { c }))).toEqual(NOT_IN);
+    expect(refusal(await api.as(cat)(LEAVE, { c }))).toEqual(NOT_IN);
+    // and nothing changed for the participants
+    expect(
+      await api.sql(
+        `select count(*)::int as n from app_public.conversation_participants
+          where conversation_id = $1 and (last_read_at is not null or is_muted or left_at is not null)`,
+        [c],
+      ),
+    ).toEqual([{ n: 0 }]);
+    const unknown = "00000000-0000-4000-8000-000000000000";
+    expect(refusal(await api.as(ana)(READ, { c: unknown }))).toEqual(NOT_IN);
+    expect(refusal(await api.as(ana)(LEAVE, { c: unknown }))).toEqual(NOT_IN);
+  });
+
+  it("mutes and unmutes (muted: false), each idempotent", async () => {
+    const [ana, ben] = [await api.register(), await api.register()];
+    const c = await direct(ana, ben);
+    const muted = (m: boolean | null) =>
+      api
+        .as(ana)(MUTE, { c, m })
+        .then(
+          (body) =>
+            ok<{ muteConversation: { conversationParticipant: { isMuted: boolean } } }>(body)
+              .muteConversation.conversationParticipant.isMuted,
+        );
+    expect(await muted(null)).toBe(true);
+    expect(await muted(true)).toBe(true);
+    expect(await muted(false)).toBe(false);
+    expect(await muted(false)).toBe(false);
+    const view = ok<{ conversation: { viewerParticipant: { isMuted: boolean } } }>(
+      await api.as(ana)(
+        `query ($c: UUID!) { conversation(id: $c) { viewerParticipant { isMuted } } }`,
+        { c },
+      ),
+    );
+    expect(view.conversation.viewerParticipant.isMuted).toBe(false);
+    // ben's own setting is his
+    expect(
+      await api.sql(
+        `select is_muted from app_public.conversation_participants where conversation_id = $1 and user_id = $2`,
+        [c, ben.id],
+      ),
+    ).toEqual([{ is_muted: false }]);
+  });
+
+  it("after leaving, marking read and leaving again are refused; a direct conversation is re-joined by starting it", async () => {
+    const [ana, ben] = [await api.register(), await api.register()];
+    const c = await direct(ana, ben);
+    expect(ok(await api.as(ana)(LEAVE, { c }))).toEqual({ leaveConversation: { success: true } });
+    expect(refusal(await api.as(ana)(LEAVE, { c }))).toEqual(NOT_IN);
+    expect(refusal(await api.as(ana)(READ, { c }))).toEqual(NOT_IN);
+    expect(refusal(await api.as(ana)(SEND, { c, t: "back?" }))).toEqual({ code: "FORBIDDEN" });
+    expect(await direct(ana, ben)).toBe(c);
+    ok(await api.as(ana)(READ, { c }));
+    await send(ana, c, "back");
+  });
+});
+
+describe("removeConversationParticipant refusals", () => {
+  const REMOVE = `mutation ($c: UUID!, $u: UUID!) { removeConversationParticipant(input: { conversationId: $c, userId: $u }) { success } }`;
+
+  it("refuses removing yourself, someone not in it, and callers who are not its admin", async () => {
+    const [ana, ben, cat, dan] = [
+      await api.register(),
+      await api.register(),
+      await api.register(),
+      await api.register(),
+    ];
+    const c = ok<{ createGroupConversation: { conversation: { id: string } } }>(
+      await api.as(ana)(GROUP, { t: "Book club", ids: [ben.id, cat.id] }),
+    ).createGroupConversation.conversation.id;
+    expect(refusal(await api.as(ana)(REMOVE, { c, u: ana.id }))).toEqual({
+      code: "INVALID_INPUT",
+      field: "user_id",
+    });
+    expect(
+      refusal(await api.as(ana)(REMOVE, { c, u: "00000000-0000-4000-8000-000000000000" })),
+    ).toEqual({ code: "NOT_FOUND", field: "user_id" });
+    expect(refusal(await api.as(ana)(REMOVE, { c, u: dan.id }))).toEqual({
+      code: "NOT_FOUND",
+      field: "user_id",
+    });
+    // a plain participant, and a stranger, may not remove anyone
+    expect(refusal(await api.as(ben)(REMOVE, { c, u: cat.id }))).toEqual({ code: "FORBIDDEN" });
+    expect(refusal(await api.as(dan)(REMOVE, { c, u: cat.id }))).toEqual({ code: "FORBIDDEN" });
+    // removing twice: the second time they are no longer in it
+    expect(ok(await api.as(ana)(REMOVE, { c, u: cat.id }))).toEqual({
+      removeConversationParticipant: { success: true },
+    });
+    expect(refusal(await api.as(ana)(REMOVE, { c, u: cat.id }))).toEqual({
+      code: "NOT_FOUND",
+      field: "user_id",
+    });
+    expect(
+      await api.sql(
+        `select user_id, left_at is null as active from app_public.conversation_participants
+          where conversation_id = $1 order by user_id = $2 desc, user_id = $3 desc`,
+        [c, ana.id, ben.id],
+      ),
+    ).toEqual([
+      { user_id: ana.id, active: true },
+      { user_id: ben.id, active: true },
+      { user_id: cat.id, active: false },
+    ]);
+  });
+
+  it("has no admins in a direct conversation: nobody removes anyone there", async () => {
+    const [ana, ben] = [await api.register(), await api.register()];
+    const c = await direct(ana, ben);
+    expect(refusal(await api.as(ana)(REMOVE, { c, u: ben.id }))).toEqual({ code: "FORBIDDEN" });
+  });
+});
+
+describe("createGroupConversation refusals", () => {
+  const conversationsOf = async (who: TestAccount) =>
+    (
+      await api.sql<{ n: number }>(
+        `select count(*)::int as n from app_public.conversations where created_by = $1`,
+        [who.id],
+      )
+    )[0]!.n;
+
+  it("refuses an unknown participant, and keeps nothing", async () => {
+    const [ana, ben] = [await api.register(), await api.register()];
+    expect(
+      refusal(
+        await api.as(ana)(GROUP, {
+          t: "Ghosts",
+          ids: [ben.id, "00000000-0000-4000-8000-000000000000"],
+        }),
+      ),
+    ).toEqual({ code: "NOT_FOUND", field: "participant_ids" });
+    expect(await conversationsOf(ana)).toBe(0);
+  });
+
+  it("refuses someone who blocked you (as if they did not exist), and keeps nothing", async () => {
+    const [ana, ben, cat] = [await api.register(), await api.register(), await api.register()];
+    ok(
+      await api.as(ben)(`mutation ($id: UUID!) { blockUser(input: { userId: $id }) { success } }`, {
+        id: ana.id,
+      }),
+    );
+    expect(refusal(await api.as(ana)(GROUP, { t: "Trip", ids: [cat.id, ben.id] }))).toEqual({
+      code: "NOT_FOUND",
+      field: "participant_ids",
+    });
+    expect(await conversationsOf(ana)).toBe(0);
+  });
+
+  it("refuses someone you blocked, and keeps nothing", async () => {
+    const [ana, ben, cat] = [await api.register(), await api.register(), await api.register()];
+    ok(
+      await api.as(ana)(`mutation ($id: UUID!) { blockUser(input: { userId: $id }) { success } }`, {
+        id: ben.id,
+      }),
+    );
+    expect(refusal(await api.as(ana)(GROUP, { t: "Trip", ids: [cat.id, ben.id] }))?.code).toBe(
+      "FORBIDDEN",
+    );
+    expect(await conversationsOf(ana)).toBe(0);
+  });
+});
+
+describe("Conversation.messages paging", () => {
+  it("breaks ties in created_at by id: page size 1 returns every message once, in (created_at, id) order", async () => {
+    const [ana, ben] = [await api.register(), await api.register()];
+    const c = await direct(ana, ben);
+    await send(ana, c, "first");
+    // three messages in one statement share created_at exactly
+    await api.sql(
+      `insert into app_public.messages (conversation_id, sender_id, content, created_at)
+       select $1, $2, 'tie ' || i, now() + interval '1 minute' from generate_series(1, 3) i`,
+      [c, ben.id],
+    );
+    await api.sql(
+      `insert into app_public.messages (conversation_id, sender_id, content, created_at)
+       values ($1, $2, 'last', now() + interval '2 minutes')`,
+      [c, ana.id],
+    );
+    const expected = (
+      await api.sql<{ id: string }>(
+        `select id from app_public.messages where conversation_id = $1 order by created_at desc, id desc`,
+        [c],
+      )
+    ).map((r) => r.id);
+    expect(expected).toHaveLength(5);
+
+    const PAGE = `query ($c: UUID!, $after: Cursor) { conversation(id: $c) { messages(first: 1, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } } }`;
+    type Messages = {
+      nodes: { id: string }[];
+      pageInfo: { hasNextPage: boolean; endCursor: string };
+    };
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (let i = 0; i < 10; i++) {
+      const page: Messages = ok<{ conversation: { messages: Messages } }>(
+        await api.as(ana)(PAGE, { c, after }),
+      ).conversation.messages;
+      seen.push(...page.nodes.map((n) => n.id));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(seen).toEqual(expected);
+  });
+});
