@@ -270,3 +270,88 @@ describe("follows", () => {
     expect(list.user.followers.nodes).toEqual([]);
   });
 });
+
+describe("acceptFriendRequest", () => {
+  it("is idempotent: accepting again returns the friendship and changes nothing", async () => {
+    const [ana, ben] = await pair();
+    ok(await api.as(ana)(SEND, { id: ben.id }));
+    ok(await api.as(ben)(ACCEPT, { id: ana.id }));
+    const before = await api.sql(
+      `select id, status, updated_at from app_public.friendships where $1 in (requester_id, addressee_id)`,
+      [ana.id],
+    );
+    expect(ok(await api.as(ben)(ACCEPT, { id: ana.id }))).toEqual({
+      acceptFriendRequest: { friendship: { status: "accepted" } },
+    });
+    // the requester "accepting" the friendship that exists is the same no-op
+    expect(ok(await api.as(ana)(ACCEPT, { id: ben.id }))).toEqual({
+      acceptFriendRequest: { friendship: { status: "accepted" } },
+    });
+    expect(
+      await api.sql(
+        `select id, status, updated_at from app_public.friendships where $1 in (requester_id, addressee_id)`,
+        [ana.id],
+      ),
+    ).toEqual(before);
+  });
+
+  it("refuses the requester accepting their own pending request", async () => {
+    const [ana, ben] = await pair();
+    ok(await api.as(ana)(SEND, { id: ben.id }));
+    expect(refusal(await api.as(ana)(ACCEPT, { id: ben.id }))).toEqual({
+      code: "NOT_FOUND",
+      field: "user_id",
+    });
+    expect(await statusBetween(ana, ben)).toBe("REQUEST_SENT");
+  });
+});
+
+describe("User.friends", () => {
+  const FRIENDS = `query ($id: UUID!) { user(id: $id) { id friends { nodes { id } } } }`;
+  const friendsOf = async (viewer: TestAccount, owner: TestAccount): Promise<string[]> => {
+    const data = ok<{ user: { friends: { nodes: { id: string }[] } } | null }>(
+      await api.as(viewer)(FRIENDS, { id: owner.id }),
+    );
+    expect(data.user).not.toBeNull(); // the card is visible: only the list is withheld
+    return data.user!.friends.nodes.map((n) => n.id);
+  };
+  const befriend = async (a: TestAccount, b: TestAccount) => {
+    ok(await api.as(a)(SEND, { id: b.id }));
+    ok(await api.as(b)(ACCEPT, { id: a.id }));
+  };
+  const setPrivacy = async (who: TestAccount, level: string) => {
+    ok(
+      await api.as(who)(
+        `mutation ($id: UUID!, $p: String!) { updateUserProfileByUserId(input: { userId: $id, patch: { privacyLevel: $p } }) { userProfile { privacyLevel } } }`,
+        { id: who.id, p: level },
+      ),
+    );
+  };
+
+  it("of a friends-only profile: seen by the owner and their friends, not by strangers", async () => {
+    const [ana, ben] = await pair();
+    const cat = await api.register();
+    await befriend(ana, ben);
+    await setPrivacy(ana, "friends");
+    expect(await friendsOf(ana, ana)).toEqual([ben.id]);
+    expect(await friendsOf(ben, ana)).toEqual([ben.id]);
+    expect(await friendsOf(cat, ana)).toEqual([]);
+    // ben's profile is public: his list, which shows ana, is seen by everyone
+    expect(await friendsOf(cat, ben)).toEqual([ana.id]);
+  });
+
+  it("of a private profile: seen by the owner only, not even by their friends", async () => {
+    const [dan, ben] = await pair();
+    const cat = await api.register();
+    await befriend(dan, ben);
+    await setPrivacy(dan, "private");
+    expect(await friendsOf(dan, dan)).toEqual([ben.id]);
+    expect(await friendsOf(ben, dan)).toEqual([]);
+    expect(await friendsOf(cat, dan)).toEqual([]);
+    // the friend's own public list still shows the friendship: it is theirs to show
+    expect(await friendsOf(cat, ben)).toEqual([dan.id]);
+    // going public shows it to everyone
+    await setPrivacy(dan, "public");
+    expect(await friendsOf(cat, dan)).toEqual([ben.id]);
+  });
+});
