@@ -7,7 +7,8 @@
  * - `accept` runs for each event, under the subscriber's role: events they may no longer see
  *   (they left, were blocked, the row is gone) are dropped, never delivered as nulls;
  * - a probe notification confirms the LISTEN is in place before the subscription counts as
- *   live, so nothing committed after that moment is missed;
+ *   live, so nothing committed after that moment is missed (the subscriber issues LISTEN in the
+ *   background: a probe sent before it took effect is lost, so probes repeat until one arrives);
  * - events waiting for a slow client are bounded: beyond `maxQueued` the subscription ends with
  *   CLIENT_TOO_SLOW instead of holding memory (others are unaffected: each has its own queue).
  *
@@ -49,6 +50,32 @@ export interface LiveTopicOptions<E extends object> {
   accept: (event: E, query: Query) => Promise<E | null>;
   maxQueued: number;
   log: Logger;
+}
+
+/** How often the probe is sent again while the LISTEN is not confirmed, and for how long. */
+const PROBE_INTERVAL_MS = 50;
+const PROBE_DEADLINE_MS = 10_000;
+
+/** Sends probes until `isLive` settles; gives up (and calls `abandon`) after the deadline. */
+async function confirmListening(
+  isLive: Promise<void>,
+  sendProbe: () => Promise<unknown>,
+  abandon: () => void,
+): Promise<void> {
+  let confirmed = false;
+  void isLive.then(() => (confirmed = true));
+  const deadline = Date.now() + PROBE_DEADLINE_MS;
+  while (!confirmed) {
+    if (Date.now() > deadline) {
+      abandon();
+      throw appError("INTERNAL_SERVER_ERROR", "Could not start listening; try again");
+    }
+    await sendProbe();
+    await Promise.race([
+      isLive,
+      new Promise<void>((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS).unref()),
+    ]);
+  }
 }
 
 /** The events of one topic that this subscriber may see, as an async iterator. */
@@ -117,8 +144,11 @@ export async function liveTopic<E extends object>(
     }
   })();
 
-  await query(`select pg_notify($1, $2)`, [topic, JSON.stringify({ probe })]);
-  await isLive;
+  await confirmListening(
+    isLive,
+    () => query(`select pg_notify($1, $2)`, [topic, JSON.stringify({ probe })]),
+    () => void inner.return?.(),
+  );
   log.debug("realtime: subscription live", { topic });
 
   let failureDelivered = false;
