@@ -342,3 +342,145 @@ describe("likes", () => {
     });
   });
 });
+
+describe("unliking what you cannot see", () => {
+  const UNLIKE = `mutation ($id: UUID!) { unlikePost(input: { postId: $id }) { post { id } } }`;
+  const UNLIKE_C = `mutation ($id: UUID!) { unlikeComment(input: { commentId: $id }) { comment { id } } }`;
+
+  it("is refused as if the post or comment did not exist", async () => {
+    const hidden = await publish(ana, { content: "just friends", privacyLevel: "friends" });
+    const comment = ok<{ addComment: { comment: { id: string } } }>(
+      await api.as(ben)(
+        `mutation ($p: UUID!) { addComment(input: { postId: $p, content: "hidden too" }) { comment { id } } }`,
+        { p: hidden },
+      ),
+    ).addComment.comment.id;
+    ok(
+      await api.as(ben)(
+        `mutation ($id: UUID!) { likePost(input: { postId: $id }) { post { id } } }`,
+        { id: hidden },
+      ),
+    );
+    expect(refusal(await api.as(cat)(UNLIKE, { id: hidden }))).toEqual({
+      code: "NOT_FOUND",
+      field: "post_id",
+    });
+    expect(refusal(await api.as(cat)(UNLIKE_C, { id: comment }))).toEqual({
+      code: "NOT_FOUND",
+      field: "comment_id",
+    });
+    expect(
+      refusal(await api.as(cat)(UNLIKE_C, { id: "00000000-0000-4000-8000-000000000000" })),
+    ).toEqual({ code: "NOT_FOUND", field: "comment_id" });
+    // ben's like is untouched
+    expect(
+      await api.sql(`select user_id from app_public.likes where target_id = $1`, [hidden]),
+    ).toEqual([{ user_id: ben.id }]);
+  });
+});
+
+describe("blocks in threads", () => {
+  const THREAD = `query ($id: UUID!) { post(id: $id) {
+    comments { nodes { content replies { nodes { content } } } }
+    likers { nodes { id } }
+  } }`;
+  type Thread = {
+    post: {
+      comments: { nodes: { content: string; replies: { nodes: { content: string }[] } }[] };
+      likers: { nodes: { id: string }[] };
+    };
+  };
+  const thread = async (who: TestAccount, id: string) => {
+    const { post } = ok<Thread>(await api.as(who)(THREAD, { id }));
+    return {
+      comments: post.comments.nodes.map((c) => [c.content, c.replies.nodes.map((r) => r.content)]),
+      likers: post.likers.nodes.map((l) => l.id).sort(),
+    };
+  };
+
+  it("hide the comments, replies and likes of the blocked from the blocker, and the other way round", async () => {
+    const [olive, bo, dee] = [await api.register(), await api.register(), await api.register()];
+    const post = await publish(olive, { content: "open to all" });
+    const ADD = `mutation ($p: UUID!, $c: String!, $parent: UUID) { addComment(input: { postId: $p, content: $c, parentCommentId: $parent }) { comment { id } } }`;
+    const add = async (who: TestAccount, c: string, parent?: string) =>
+      ok<{ addComment: { comment: { id: string } } }>(
+        await api.as(who)(ADD, { p: post, c, parent: parent ?? null }),
+      ).addComment.comment.id;
+    const byOlive = await add(olive, "olive opens");
+    await add(bo, "bo replies to olive", byOlive);
+    await add(dee, "dee replies to olive", byOlive);
+    await add(bo, "bo says");
+    const byDee = await add(dee, "dee says");
+    for (const who of [bo, dee]) {
+      ok(
+        await api.as(who)(
+          `mutation ($id: UUID!) { likePost(input: { postId: $id }) { post { id } } }`,
+          { id: post },
+        ),
+      );
+    }
+    ok(
+      await api.as(dee)(`mutation ($id: UUID!) { blockUser(input: { userId: $id }) { success } }`, {
+        id: bo.id,
+      }),
+    );
+
+    expect(await thread(dee, post)).toEqual({
+      comments: [
+        ["olive opens", ["dee replies to olive"]],
+        ["dee says", []],
+      ],
+      likers: [dee.id],
+    });
+    expect(await thread(bo, post)).toEqual({
+      comments: [
+        ["olive opens", ["bo replies to olive"]],
+        ["bo says", []],
+      ],
+      likers: [bo.id],
+    });
+    expect(await thread(olive, post)).toEqual({
+      comments: [
+        ["olive opens", ["bo replies to olive", "dee replies to olive"]],
+        ["bo says", []],
+        ["dee says", []],
+      ],
+      likers: [bo.id, dee.id].sort(),
+    });
+    // and the blocked cannot reach the blocker's comment to like it or reply to it
+    expect(
+      refusal(
+        await api.as(bo)(
+          `mutation ($id: UUID!) { likeComment(input: { commentId: $id }) { comment { id } } }`,
+          { id: byDee },
+        ),
+      ),
+    ).toEqual({ code: "NOT_FOUND", field: "comment_id" });
+    expect(refusal(await api.as(bo)(ADD, { p: post, c: "psst", parent: byDee }))).toEqual({
+      code: "INVALID_INPUT",
+      field: "parent_comment_id",
+    });
+  });
+});
+
+describe("editing a share", () => {
+  const SHARE = `mutation ($id: UUID!, $p: String) { sharePost(input: { postId: $id, privacyLevel: $p }) { post { id } } }`;
+  const EDIT = `mutation ($id: UUID!, $p: String) { editPost(input: { postId: $id, privacyLevel: $p }) { post { privacyLevel } } }`;
+
+  it("cannot make it more public than the post it shares", async () => {
+    const original = await publish(ana, { content: "friends see this", privacyLevel: "friends" });
+    const share = ok<{ sharePost: { post: { id: string } } }>(
+      await api.as(ben)(SHARE, { id: original, p: "friends" }),
+    ).sharePost.post.id;
+    expect(refusal(await api.as(ben)(EDIT, { id: share, p: "public" }))).toEqual({
+      code: "INVALID_INPUT",
+      field: "privacy_level",
+    });
+    expect(
+      await api.sql(`select privacy_level, is_edited from app_public.posts where id = $1`, [share]),
+    ).toEqual([{ privacy_level: "friends", is_edited: false }]);
+    expect(ok(await api.as(ben)(EDIT, { id: share, p: "private" }))).toEqual({
+      editPost: { post: { privacyLevel: "private" } },
+    });
+  });
+});
