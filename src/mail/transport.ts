@@ -55,6 +55,13 @@ export function outboxTransport(dir: string): MailTransport {
   };
 }
 
+/**
+ * SMTP replies that refuse the login rather than the message (530 authentication required,
+ * 534 mechanism too weak, 535 credentials invalid, 538 encryption required): a configuration
+ * error that will be fixed, so worth retrying, unlike the other 5xx replies.
+ */
+const AUTH_FAILURE_CODES: ReadonlySet<number> = new Set([530, 534, 535, 538]);
+
 export function smtpTransport(url: string): MailTransport {
   const transporter = nodemailer.createTransport(url);
   return {
@@ -63,8 +70,18 @@ export function smtpTransport(url: string): MailTransport {
         const info = await transporter.sendMail({ from, ...message });
         return String(info.messageId);
       } catch (error) {
-        // 5xx replies are permanent (unknown mailbox, rejected content); the rest may pass later
-        const code = (error as { responseCode?: number }).responseCode;
+        const { responseCode: code, code: kind } = error as {
+          responseCode?: number;
+          code?: string;
+        };
+        if (kind === "EAUTH" || (typeof code === "number" && AUTH_FAILURE_CODES.has(code))) {
+          // retried with backoff: the message is fine, our login is not (check SMTP_URL)
+          throw new Error(
+            `SMTP ${code ?? kind}: the server refused our login; check SMTP_URL's credentials (${(error as Error).message})`,
+            { cause: error },
+          );
+        }
+        // other 5xx replies are permanent (unknown mailbox, rejected content); the rest may pass later
         if (typeof code === "number" && code >= 500) {
           throw new PermanentMailError(`SMTP ${code}: ${(error as Error).message}`, {
             cause: error,

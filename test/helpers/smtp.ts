@@ -1,7 +1,8 @@
 /**
  * A minimal SMTP server on loopback for tests of the SMTP transport: it speaks enough of the
- * protocol for nodemailer (EHLO, MAIL, RCPT, DATA, RSET, QUIT), keeps every accepted message,
- * and answers RCPT with a chosen reply (e.g. 550 to refuse a mailbox for good).
+ * protocol for nodemailer (EHLO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, RSET, QUIT), keeps every
+ * accepted message, and answers AUTH, MAIL and RCPT with chosen replies (e.g. 535 for wrong
+ * credentials, 530 for a server that wants a login, 550 to refuse a mailbox for good).
  */
 import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
@@ -13,6 +14,12 @@ export interface FakeSmtp {
   readonly messages: string[];
   /** The reply to RCPT TO (default "250 OK"). */
   rcptReply: string;
+  /** The reply to MAIL FROM (default "250 OK"). */
+  mailReply: string;
+  /** The final reply to AUTH (default "235 2.7.0 Authentication successful"). */
+  authReply: string;
+  /** How many AUTH commands were received. */
+  readonly authAttempts: number;
   /** Resolves with the `index`-th accepted message, waiting for it if needed. */
   message(index: number): Promise<string>;
   close(): Promise<void>;
@@ -22,13 +29,20 @@ export async function startFakeSmtp(): Promise<FakeSmtp> {
   const messages: string[] = [];
   const waiting = new Map<number, (m: string) => void>();
   const sockets = new Set<Socket>();
-  const state = { rcptReply: "250 OK" };
+  const state = {
+    rcptReply: "250 OK",
+    mailReply: "250 OK",
+    authReply: "235 2.7.0 Authentication successful",
+    authAttempts: 0,
+  };
 
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => undefined);
     let buffer = "";
+    /** Lines of credentials still to come after an AUTH command. */
+    let authLinesLeft = 0;
     let inData = false;
     let data = "";
     const reply = (line: string): void => {
@@ -55,18 +69,50 @@ export async function startFakeSmtp(): Promise<FakeSmtp> {
           }
           continue;
         }
-        const verb = line.split(" ")[0]!.toUpperCase();
-        if (verb === "EHLO") reply("250-fake-smtp\r\n250 8BITMIME");
-        else if (verb === "HELO" || verb === "MAIL" || verb === "RSET" || verb === "NOOP")
-          reply("250 OK");
-        else if (verb === "RCPT") reply(state.rcptReply);
-        else if (verb === "DATA") {
-          inData = true;
-          reply("354 End data with <CR><LF>.<CR><LF>");
-        } else if (verb === "QUIT") {
-          reply("221 Bye");
-          socket.end();
-        } else reply("502 Command not implemented");
+        if (authLinesLeft > 0) {
+          // the credentials of AUTH LOGIN (user name, password) or AUTH PLAIN without them
+          authLinesLeft -= 1;
+          reply(authLinesLeft > 0 ? "334 UGFzc3dvcmQ6" : state.authReply);
+          continue;
+        }
+        const [verb = "", mechanism = "", initial] = line.split(" ");
+        switch (verb.toUpperCase()) {
+          case "EHLO":
+            reply("250-fake-smtp\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME");
+            break;
+          case "AUTH":
+            state.authAttempts += 1;
+            if (mechanism.toUpperCase() === "LOGIN") {
+              authLinesLeft = initial ? 1 : 2;
+              reply(initial ? "334 UGFzc3dvcmQ6" : "334 VXNlcm5hbWU6");
+            } else if (initial) reply(state.authReply);
+            else {
+              authLinesLeft = 1;
+              reply("334 ");
+            }
+            break;
+          case "HELO":
+          case "RSET":
+          case "NOOP":
+            reply("250 OK");
+            break;
+          case "MAIL":
+            reply(state.mailReply);
+            break;
+          case "RCPT":
+            reply(state.rcptReply);
+            break;
+          case "DATA":
+            inData = true;
+            reply("354 End data with <CR><LF>.<CR><LF>");
+            break;
+          case "QUIT":
+            reply("221 Bye");
+            socket.end();
+            break;
+          default:
+            reply("502 Command not implemented");
+        }
       }
     });
   });
@@ -81,6 +127,21 @@ export async function startFakeSmtp(): Promise<FakeSmtp> {
     },
     set rcptReply(value: string) {
       state.rcptReply = value;
+    },
+    get mailReply() {
+      return state.mailReply;
+    },
+    set mailReply(value: string) {
+      state.mailReply = value;
+    },
+    get authReply() {
+      return state.authReply;
+    },
+    set authReply(value: string) {
+      state.authReply = value;
+    },
+    get authAttempts() {
+      return state.authAttempts;
     },
     message(index) {
       const existing = messages[index];

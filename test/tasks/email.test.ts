@@ -271,6 +271,81 @@ describe("SMTP (nodemailer)", () => {
     smtp.rcptReply = "250 OK";
   });
 
+  it("treats a refused login (530, 534, 535) as worth retrying, unlike the other 5xx replies", async () => {
+    const withLogin = smtp.url.replace("smtp://", "smtp://mailer:wrong@");
+    try {
+      for (const refusal of [
+        "535 5.7.8 Authentication credentials invalid",
+        "534 5.7.9 Mechanism too weak",
+      ]) {
+        smtp.authReply = refusal;
+        const before = smtp.authAttempts;
+        const failed = await smtpTransport(withLogin)
+          .send("a@mking.test", message)
+          .catch((e: unknown) => e);
+        expect(smtp.authAttempts).toBe(before + 1); // it did try to log in
+        expect(failed).toBeInstanceOf(Error);
+        expect(failed).not.toBeInstanceOf(PermanentMailError);
+        expect((failed as Error).message).toMatch(/^SMTP 53\d: the server refused our login/);
+      }
+      smtp.authReply = "235 2.7.0 Authentication successful";
+
+      // a server that wants a login we did not configure answers MAIL FROM with 530
+      smtp.mailReply = "530 5.7.0 Authentication required";
+      const unauthenticated = await smtpTransport(smtp.url)
+        .send("a@mking.test", message)
+        .catch((e: unknown) => e);
+      expect(unauthenticated).not.toBeInstanceOf(PermanentMailError);
+      expect((unauthenticated as Error).message).toMatch(/^SMTP 530/);
+
+      // and a refusal of the sender itself stays permanent
+      smtp.mailReply = "553 5.1.8 Sender address rejected";
+      const rejected = await smtpTransport(smtp.url)
+        .send("a@mking.test", message)
+        .catch((e: unknown) => e);
+      expect(rejected).toBeInstanceOf(PermanentMailError);
+    } finally {
+      smtp.authReply = "235 2.7.0 Authentication successful";
+      smtp.mailReply = "250 OK";
+    }
+  });
+
+  it("retries a send_email job whose SMTP login is refused, and delivers once the login works", async () => {
+    const worker = await startTestWorker(db, {
+      transport: smtpTransport(smtp.url.replace("smtp://", "smtp://mailer:secret@")),
+    });
+    try {
+      smtp.authReply = "535 5.7.8 Authentication credentials invalid";
+      const user = await newUser();
+      const before = smtp.messages.length;
+      const completed = worker.listen();
+      const jobId = await queue("verify_email", user.id);
+      expect(String((await completed(jobId)).error)).toMatch(/SMTP 535/);
+      const [job] = await sql<{ attempts: number; delay: number }>(
+        `select attempts, extract(epoch from run_at - now())::float8 as delay from graphile_worker.jobs where id = $1`,
+        [jobId],
+      );
+      expect(job!.attempts).toBe(1);
+      expect(job!.delay).toBeGreaterThan(1); // backed off
+      expect(await deliveries(user.id)).toEqual([]); // not given up
+
+      // the credentials are fixed; the retry (run now rather than after its backoff) gets through
+      smtp.authReply = "235 2.7.0 Authentication successful";
+      const retried = worker.listen();
+      await sql(`select graphile_worker.reschedule_jobs(array[$1::bigint], run_at := now())`, [
+        jobId,
+      ]);
+      expect((await retried(jobId)).error).toBeUndefined();
+      expect(await smtp.message(before)).toContain(`To: ${user.email}`);
+      expect(await deliveries(user.id)).toEqual([
+        expect.objectContaining({ status: "sent", attempts: 2, recipient: user.email }),
+      ]);
+    } finally {
+      smtp.authReply = "235 2.7.0 Authentication successful";
+      await worker.close();
+    }
+  });
+
   it("is what the worker uses when SMTP_URL is set; the outbox otherwise", async () => {
     const before = smtp.messages.length;
     const viaSmtp = mailFor(testConfig({ SMTP_URL: smtp.url }), testLogger());
