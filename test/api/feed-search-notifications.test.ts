@@ -12,22 +12,23 @@ let fay: TestAccount; // vic's friend
 let pat: TestAccount; // followed by vic, not a friend
 let sam: TestAccount; // a stranger, posting in vic's group
 let bo: TestAccount; // followed by vic, then blocked vic
+let ed: TestAccount; // follows vic and is followed by vic, then blocked by vic
 const post: Record<string, string> = {};
 let group: string;
 let otherGroup: string;
 
 beforeAll(async () => {
   api = await startApi();
-  [vic, fay, pat, sam, bo] = (await Promise.all(
-    ["vic", "fay", "pat", "sam_smith", "bob_b"].map((n) => api.register(n)),
-  )) as [TestAccount, TestAccount, TestAccount, TestAccount, TestAccount];
+  [vic, fay, pat, sam, bo, ed] = (await Promise.all(
+    ["vic", "fay", "pat", "sam_smith", "bob_b", "ed_e"].map((n) => api.register(n)),
+  )) as [TestAccount, TestAccount, TestAccount, TestAccount, TestAccount, TestAccount];
   await api.sql(
     `insert into app_public.friendships (requester_id, addressee_id, status) values ($1, $2, 'accepted')`,
     [vic.id, fay.id],
   );
   await api.sql(
-    `insert into app_public.followers (follower_id, following_id) values ($1, $2), ($1, $3)`,
-    [vic.id, pat.id, bo.id],
+    `insert into app_public.followers (follower_id, following_id) values ($1, $2), ($1, $3), ($1, $4), ($4, $1)`,
+    [vic.id, pat.id, bo.id, ed.id],
   );
   group = (
     await api.sql<{ id: string }>(
@@ -80,10 +81,29 @@ beforeAll(async () => {
   await add("sam.in_group", sam, "public", { group });
   await add("sam.in_other_group", sam, "public", { group: otherGroup });
   await add("bo.public", bo, "public");
+  await add("sam.friends_in_group", sam, "friends", { group });
+  await add("sam.private_in_group", sam, "private", { group });
+  await add("ed.public", ed, "public");
+  // twins: one statement, so the same created_at exactly; only the id orders them
+  minute += 1;
+  const twins = await api.sql<{ id: string }>(
+    `insert into app_public.posts (id, author_id, content, privacy_level, created_at)
+     select t.id::uuid, $1, 'twins', 'public', now() - interval '1 day' + $2 * interval '1 minute'
+       from (values ('00000000-0000-4000-8000-000000000001'), ('ffffffff-ffff-4fff-bfff-ffffffffffff')) t (id)
+     returning id`,
+    [pat.id, minute],
+  );
+  [post["pat.twin_lo"], post["pat.twin_hi"]] = twins.map((t) => t.id).sort();
   // bo blocks vic after vic followed bo
   await api.sql(
     `insert into app_public.friendships (requester_id, addressee_id, status) values ($1, $2, 'blocked')`,
     [bo.id, vic.id],
+  );
+  // vic blocks ed; their follows both ways stay as rows (the feed must not rely on blockUser
+  // having removed them)
+  await api.sql(
+    `insert into app_public.friendships (requester_id, addressee_id, status) values ($1, $2, 'blocked')`,
+    [vic.id, ed.id],
   );
 });
 afterAll(() => api.close());
@@ -112,7 +132,12 @@ async function wholeFeed(who: TestAccount | null, pageSize: number): Promise<str
 
 describe("homeFeed", () => {
   it("gives exactly: own posts, friends' (by privacy), followed people's public ones, and group posts — newest first", async () => {
+    // not: fay's private post, pat's friends-only one, sam's private one in the group, the
+    // deleted one, the one in a group vic is not in, bo's (bo blocked vic) or ed's (vic blocked ed)
     expect(await wholeFeed(vic, 100)).toEqual([
+      "pat.twin_hi",
+      "pat.twin_lo",
+      "sam.friends_in_group",
       "sam.in_group",
       "pat.public",
       "fay.friends",
@@ -131,10 +156,37 @@ describe("homeFeed", () => {
     ]);
   });
 
+  it("gives someone the viewer blocked nothing of the viewer's, though he still follows the viewer", async () => {
+    expect(await wholeFeed(ed, 100)).toEqual(["ed.public"]);
+  });
+
   it("pages forward by cursor returning every post exactly once", async () => {
-    const paged = await wholeFeed(vic, 2);
-    expect(paged).toEqual(await wholeFeed(vic, 100));
-    expect(new Set(paged).size).toBe(paged.length);
+    const whole = await wholeFeed(vic, 100);
+    for (const size of [1, 2, 3]) {
+      const paged = await wholeFeed(vic, size);
+      expect(paged).toEqual(whole);
+      expect(new Set(paged).size).toBe(paged.length);
+    }
+  });
+
+  it("breaks a tie in created_at by id, so a page boundary between twins loses neither", async () => {
+    const [first] = await api.sql<{ same: boolean }>(
+      `select count(distinct created_at) = 1 as same from app_public.posts where id = any($1)`,
+      [[post["pat.twin_lo"], post["pat.twin_hi"]]],
+    );
+    expect(first).toEqual({ same: true });
+    const page1 = ok<{ homeFeed: Page }>(await api.as(vic)(FEED, { after: null, n: 1 })).homeFeed;
+    const page2 = ok<{ homeFeed: Page }>(
+      await api.as(vic)(FEED, { after: page1.pageInfo.endCursor, n: 1 }),
+    ).homeFeed;
+    const page3 = ok<{ homeFeed: Page }>(
+      await api.as(vic)(FEED, { after: page2.pageInfo.endCursor, n: 1 }),
+    ).homeFeed;
+    expect(names([...page1.nodes, ...page2.nodes, ...page3.nodes].map((n) => n.id))).toEqual([
+      "pat.twin_hi",
+      "pat.twin_lo",
+      "sam.friends_in_group",
+    ]);
   });
 
   it("is empty when signed out", async () => {
@@ -156,7 +208,10 @@ describe("User.posts and Group.posts", () => {
   it("list a group's posts to its members only", async () => {
     const GROUP_POSTS = `query ($g: UUID!) { group(id: $g) { posts { nodes { id } } } }`;
     const member = ok<{ group: { posts: Page } }>(await api.as(vic)(GROUP_POSTS, { g: group }));
-    expect(names(member.group.posts.nodes.map((n) => n.id))).toEqual(["sam.in_group"]);
+    expect(names(member.group.posts.nodes.map((n) => n.id))).toEqual([
+      "sam.friends_in_group",
+      "sam.in_group",
+    ]);
     const outsider = ok<{ group: { posts: Page } }>(await api.as(pat)(GROUP_POSTS, { g: group }));
     expect(outsider.group.posts.nodes).toEqual([]);
   });
@@ -206,11 +261,13 @@ describe("search", () => {
     expect(byName.searchGroups.nodes).toEqual([{ name: "Vic club" }]);
   });
 
-  it("refuses a search for less than two characters", async () => {
-    expect(refusal(await api.as(vic)(`{ searchPosts(query: " a ") { nodes { id } } }`))).toEqual({
-      code: "INVALID_INPUT",
-      field: "query",
-    });
+  it("refuses a search for less than two characters, for posts, people and groups alike", async () => {
+    for (const field of ["searchPosts", "searchUsers", "searchGroups"]) {
+      expect(refusal(await api.as(vic)(`{ ${field}(query: " a ") { nodes { id } } }`))).toEqual({
+        code: "INVALID_INPUT",
+        field: "query",
+      });
+    }
   });
 });
 
