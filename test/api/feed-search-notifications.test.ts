@@ -99,8 +99,8 @@ beforeAll(async () => {
     `insert into app_public.friendships (requester_id, addressee_id, status) values ($1, $2, 'blocked')`,
     [bo.id, vic.id],
   );
-  // vic blocks ed; their follows both ways stay as rows (the feed must not rely on blockUser
-  // having removed them)
+  // vic blocks ed, after they followed each other (as a row: the feed must hide ed whether or
+  // not the follows are gone)
   await api.sql(
     `insert into app_public.friendships (requester_id, addressee_id, status) values ($1, $2, 'blocked')`,
     [vic.id, ed.id],
