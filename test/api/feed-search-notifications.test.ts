@@ -93,7 +93,9 @@ beforeAll(async () => {
      returning id`,
     [pat.id, minute],
   );
-  [post["pat.twin_lo"], post["pat.twin_hi"]] = twins.map((t) => t.id).sort();
+  const [lo, hi] = twins.map((t) => t.id).sort();
+  post["pat.twin_lo"] = lo!;
+  post["pat.twin_hi"] = hi!;
   // bo blocks vic after vic followed bo
   await api.sql(
     `insert into app_public.friendships (requester_id, addressee_id, status) values ($1, $2, 'blocked')`,

@@ -22,6 +22,14 @@ const LEAVE = `mutation ($g: UUID!) { leaveGroup(input: { groupId: $g }) { succe
 const ROLE = `mutation ($g: UUID!, $u: UUID!, $r: String!) { setGroupMemberRole(input: { groupId: $g, userId: $u, role: $r }) { groupMember { role } } }`;
 const BAN = `mutation ($g: UUID!, $u: UUID!) { banGroupMember(input: { groupId: $g, userId: $u }) { groupMember { status } } }`;
 
+/** `n` new accounts at once, as a tuple. */
+type Accounts<N extends number, T extends TestAccount[] = []> = T["length"] extends N
+  ? T
+  : Accounts<N, [...T, TestAccount]>;
+async function accounts<N extends number>(n: N): Promise<Accounts<N>> {
+  return (await Promise.all(Array.from({ length: n }, () => api.register()))) as Accounts<N>;
+}
+
 async function group(admin: TestAccount, type: string): Promise<string> {
   return ok<{ createGroup: { group: { id: string } } }>(
     await api.as(admin)(CREATE_GROUP, { n: `${type} group`, t: type }),
@@ -170,9 +178,7 @@ describe("createGroup refusals", () => {
 
 describe("inviteToGroup", () => {
   it("is for the group's admins and moderators only", async () => {
-    const [ada, mod, mem, asker, out, ben] = await Promise.all(
-      Array.from({ length: 6 }, () => api.register()),
-    );
+    const [ada, mod, mem, asker, out, ben] = await accounts(6);
     const g = await group(ada, "private");
     for (const who of [mod, mem, asker]) ok(await api.as(who)(JOIN, { g }));
     ok(await api.as(ada)(APPROVE, { g, u: mod.id }));
@@ -231,9 +237,7 @@ describe("inviteToGroup", () => {
   });
 
   it("changes nothing for members, the invited and the banned; approves someone who asked", async () => {
-    const [ada, mem, inv, banned, asker] = await Promise.all(
-      Array.from({ length: 5 }, () => api.register()),
-    );
+    const [ada, mem, inv, banned, asker] = await accounts(5);
     const g = await group(ada, "private");
     ok(await api.as(mem)(JOIN, { g }));
     ok(await api.as(ada)(APPROVE, { g, u: mem.id }));
@@ -268,7 +272,7 @@ describe("inviteToGroup", () => {
 
 describe("approveGroupMember and rejectGroupMember refusals", () => {
   it("approve only pending requests: not invitations, members, strangers or unknown groups", async () => {
-    const [ada, mem, inv, out] = await Promise.all(Array.from({ length: 4 }, () => api.register()));
+    const [ada, mem, inv, out] = await accounts(4);
     const g = await group(ada, "private");
     ok(await api.as(mem)(JOIN, { g }));
     ok(await api.as(ada)(APPROVE, { g, u: mem.id }));
@@ -289,9 +293,7 @@ describe("approveGroupMember and rejectGroupMember refusals", () => {
   });
 
   it("reject: only by the group's admins and moderators, only pending rows", async () => {
-    const [ada, mem, asker, out] = await Promise.all(
-      Array.from({ length: 4 }, () => api.register()),
-    );
+    const [ada, mem, asker, out] = await accounts(4);
     const g = await group(ada, "private");
     ok(await api.as(mem)(JOIN, { g }));
     ok(await api.as(ada)(APPROVE, { g, u: mem.id }));
@@ -547,9 +549,7 @@ describe("events in groups", () => {
   const EVENT = `query ($e: UUID!) { event(id: $e) { id title } }`;
 
   it("are created by active members, and seen by members only when the group is private", async () => {
-    const [ada, ben, asker, out] = await Promise.all(
-      Array.from({ length: 4 }, () => api.register()),
-    );
+    const [ada, ben, asker, out] = await accounts(4);
     const g = await group(ada, "private");
     ok(await api.as(ben)(JOIN, { g }));
     ok(await api.as(ada)(APPROVE, { g, u: ben.id }));
