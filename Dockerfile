@@ -16,6 +16,8 @@ COPY plugins ./plugins
 COPY migrations ./migrations
 COPY policies ./policies
 
+# DATA_DIR (the e-mail outbox when SMTP_URL is unset) must be writable by the service's user
+RUN mkdir .data && chown node:node .data
 USER node
 EXPOSE 3000
 CMD ["node", "src/main.ts"]
