@@ -1,0 +1,73 @@
+/**
+ * One load run with autocannon: `connections` clients send requests back to back for
+ * `seconds`; each request is built by `next()` (a random fixture per request). Latencies go
+ * into an HDR histogram from autocannon's per-response event; a response that is not HTTP 200
+ * or carries GraphQL errors counts as an error (and is reported, never silently averaged in).
+ */
+import autocannon from "autocannon";
+
+import { LatencyHistogram, round, type Percentiles } from "./stats.ts";
+
+export interface HttpRequest {
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface LoadOptions {
+  /** Base URL, e.g. http://127.0.0.1:3000 */
+  url: string;
+  connections: number;
+  seconds: number;
+  next: () => HttpRequest;
+}
+
+export interface LoadResult {
+  connections: number;
+  seconds: number;
+  requests: number;
+  rps: number;
+  latencyMs: Percentiles;
+  errors: number;
+  /** The first error body seen, for the report. */
+  firstError: string | null;
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const histogram = new LatencyHistogram();
+  let errors = 0;
+  let firstError: string | null = null;
+  // Without a callback autocannon returns its instance (an event emitter) made thenable.
+  const instance = autocannon({
+    url: options.url,
+    connections: options.connections,
+    duration: options.seconds,
+    pipelining: 1,
+    timeout: 30,
+    requests: [
+      {
+        method: "POST",
+        setupRequest: (request) => ({ ...request, ...options.next() }),
+        onResponse: (status, body) => {
+          if (status !== 200 || body.includes('"errors"') || body.includes('"error"')) {
+            errors += 1;
+            firstError ??= `${status} ${body.slice(0, 300)}`;
+          }
+        },
+      },
+    ],
+  }) as unknown as autocannon.Instance & PromiseLike<autocannon.Result>;
+  instance.on("response", (_client, _status, _bytes, responseTime) => {
+    histogram.record(responseTime);
+  });
+  const result = await instance;
+  return {
+    connections: options.connections,
+    seconds: options.seconds,
+    requests: result.requests.total,
+    rps: round(result.requests.total / (result.duration || options.seconds), 1),
+    latencyMs: histogram.percentiles(),
+    errors: errors + result.errors + result.timeouts,
+    firstError,
+  };
+}

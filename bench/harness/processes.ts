@@ -1,0 +1,165 @@
+/**
+ * The processes under test, each a child of the benchmark (so the load generator does not
+ * share their event loop): our API (`src/main.ts server`, production mode), the worker
+ * (`src/main.ts worker`), the raw-SQL baseline (bench/raw/server.ts) and PostGraphile 4
+ * (bench/peer). Each is ready when it prints its ready line; each is stopped with SIGTERM
+ * (SIGKILL after a grace period) and never outlives the benchmark.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import path from "node:path";
+
+import { PROJECT_ROOT } from "../../src/paths.ts";
+
+export interface Child {
+  readonly name: string;
+  readonly pid: number;
+  /** What the ready line matched (e.g. the port). */
+  readonly ready: RegExpMatchArray;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+function exited(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** Starts `node <args>` in the project folder; resolves when a line of output matches `ready`. */
+export async function startChild(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+  timeoutMs = 60_000,
+): Promise<Child> {
+  const child = spawn(process.execPath, args, {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const killOnExit = (): void => void child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  child.once("exit", () => process.removeListener("exit", killOnExit));
+  let tail = "";
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    if (!(await exited(child, 10_000))) {
+      child.kill("SIGKILL");
+      await exited(child, 5_000);
+    }
+  };
+  const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`${name} was not ready within ${timeoutMs} ms:\n${tail}`));
+    }, timeoutMs);
+    let buffered = "";
+    const onData = (chunk: Buffer): void => {
+      const text = chunk.toString();
+      tail = (tail + text).slice(-4000);
+      buffered += text;
+      const lines = buffered.split("\n");
+      buffered = lines.pop() ?? "";
+      for (const line of lines) {
+        const m = ready.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m);
+        }
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-4000)));
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (code ${code}) before it was ready:\n${tail}`));
+    });
+  });
+  // Keep draining output so the child never blocks on a full pipe.
+  child.stdout?.resume();
+  child.stderr?.resume();
+  if (child.pid === undefined) throw new Error(`${name} has no process id`);
+  return { name, pid: child.pid, ready: match, stop };
+}
+
+/** The environment our service needs to run against the benchmark database. */
+export interface ServiceEnv {
+  ownerUrl: string;
+  authUrl: string;
+  authenticatorPassword: string;
+  jwtSecret: string;
+}
+
+export function serviceEnv(
+  s: ServiceEnv,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    NODE_ENV: "production",
+    DATABASE_URL: s.ownerUrl,
+    AUTH_DATABASE_URL: s.authUrl,
+    DATABASE_AUTHENTICATOR_PASSWORD: s.authenticatorPassword,
+    JWT_SECRET: s.jwtSecret,
+    HOST: "127.0.0.1",
+    MIGRATE_ON_START: "false",
+    LOG_LEVEL: "info",
+    // the benchmark opens many sockets per instance, and pages of 100 while preparing
+    REALTIME_MAX_CONNECTIONS_PER_USER: "10000",
+    REALTIME_MAX_SUBSCRIPTIONS_PER_USER: "100000",
+    ...extra,
+  };
+}
+
+/** Our API in production mode; resolves with its base URL. */
+export async function startApi(
+  s: ServiceEnv,
+  extra: Record<string, string> = {},
+): Promise<Child & { url: string }> {
+  const port = await freePort();
+  const child = await startChild(
+    "api",
+    ["src/main.ts", "server"],
+    serviceEnv(s, { PORT: String(port), ...extra }),
+    /GraphQL API ready at (http:\/\/[^/\s"]+)\/graphql/,
+  );
+  return Object.assign(child, { url: child.ready[1]! });
+}
+
+export async function startWorker(
+  s: ServiceEnv,
+  extra: Record<string, string> = {},
+): Promise<Child> {
+  return startChild("worker", ["src/main.ts", "worker"], serviceEnv(s, extra), /worker ready/);
+}
+
+/** The raw-SQL baseline server; resolves with its base URL. */
+export async function startRaw(
+  s: ServiceEnv,
+  extra: Record<string, string> = {},
+): Promise<Child & { url: string }> {
+  const child = await startChild(
+    "raw",
+    [path.join("bench", "raw", "server.ts")],
+    serviceEnv(s, { RAW_PORT: "0", ...extra }),
+    /raw server listening (\d+)/,
+  );
+  return Object.assign(child, { url: `http://127.0.0.1:${child.ready[1]}` });
+}

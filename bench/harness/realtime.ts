@@ -1,0 +1,182 @@
+/**
+ * Realtime latency: `subscribers` websockets (graphql-ws, one user each) subscribed to
+ * `messageAdded` of group conversations made for the run (`membersPerChat` people each); then
+ * `messages` are sent through the API's `sendMessage`, a few at a time, and every subscriber's
+ * receipt is timed from just before the mutation was sent. Everyone must be live first: a
+ * warm-up message per conversation has to reach every member before the clock starts.
+ */
+import { performance } from "node:perf_hooks";
+
+import { createClient, type Client } from "graphql-ws";
+import pg from "pg";
+import WebSocket from "ws";
+
+import { LatencyHistogram, type Percentiles } from "./stats.ts";
+
+export interface RealtimeOptions {
+  ownerUrl: string;
+  apiUrl: string;
+  userIds: string[];
+  sign: (userId: string) => string;
+  subscribers: number;
+  membersPerChat: number;
+  messages: number;
+  /** Mutations in flight at once. */
+  concurrency: number;
+}
+
+export interface RealtimeResult {
+  subscribers: number;
+  conversations: number;
+  messages: number;
+  deliveries: number;
+  missed: number;
+  latencyMs: Percentiles;
+  setupSeconds: number;
+}
+
+const SUBSCRIPTION = `subscription ($c: UUID!) { messageAdded(conversationId: $c) { id content sender { username } } }`;
+const SEND = `mutation ($c: UUID!, $t: String!) { sendMessage(input: { conversationId: $c, content: $t }) { message { id } } }`;
+
+async function makeChats(ownerUrl: string, members: string[][]): Promise<string[]> {
+  const client = new pg.Client({ connectionString: ownerUrl });
+  await client.connect();
+  try {
+    const ids: string[] = [];
+    for (const group of members) {
+      const { rows } = await client.query<{ id: string }>(
+        `insert into app_public.conversations (conversation_type, title, created_by)
+         values ('group', 'realtime benchmark', $1) returning id`,
+        [group[0]],
+      );
+      const id = rows[0]!.id;
+      await client.query(
+        `insert into app_public.conversation_participants (conversation_id, user_id)
+         select $1, unnest($2::uuid[]) on conflict do nothing`,
+        [id, group],
+      );
+      ids.push(id);
+    }
+    return ids;
+  } finally {
+    await client.end();
+  }
+}
+
+async function send(apiUrl: string, token: string, c: string, text: string): Promise<void> {
+  const res = await fetch(`${apiUrl}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: SEND, variables: { c, t: text } }),
+  });
+  const body = (await res.json()) as { errors?: unknown[] };
+  if (body.errors) throw new Error(`sendMessage failed: ${JSON.stringify(body.errors)}`);
+}
+
+/** Runs `tasks` with at most `limit` at a time. */
+async function pooled(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, tasks.length) }, async () => {
+      while (next < tasks.length) await tasks[next++]!();
+    }),
+  );
+}
+
+export async function measureRealtime(o: RealtimeOptions): Promise<RealtimeResult> {
+  const setupStarted = performance.now();
+  const users = o.userIds.slice(0, o.subscribers);
+  if (users.length < o.membersPerChat) throw new Error("not enough users for one conversation");
+  const groups: string[][] = [];
+  for (let i = 0; i + o.membersPerChat <= users.length; i += o.membersPerChat) {
+    groups.push(users.slice(i, i + o.membersPerChat));
+  }
+  const chats = await makeChats(o.ownerUrl, groups);
+
+  // one socket and one subscription per member; `arrived` resolves on the first warm-up event
+  const sentAt = new Map<string, number>();
+  const histogram = new LatencyHistogram();
+  let deliveries = 0;
+  let allDelivered: () => void = () => undefined;
+  let expected = Number.POSITIVE_INFINITY;
+  const clients: Client[] = [];
+  const warm: Promise<void>[] = [];
+  let failure: unknown = null;
+  groups.forEach((group, g) => {
+    for (const userId of group) {
+      let firstEvent!: () => void;
+      warm.push(new Promise<void>((resolve) => (firstEvent = resolve)));
+      const client = createClient({
+        url: `${o.apiUrl.replace(/^http/, "ws")}/graphql`,
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization: `Bearer ${o.sign(userId)}` },
+        lazy: false,
+        retryAttempts: 0,
+        onNonLazyError: () => undefined,
+      });
+      clients.push(client);
+      client.subscribe<{ messageAdded: { content: string } | null }>(
+        { query: SUBSCRIPTION, variables: { c: chats[g] } },
+        {
+          next: ({ data }) => {
+            const content = data?.messageAdded?.content ?? "";
+            if (content.startsWith("warm-up")) return firstEvent();
+            const t0 = sentAt.get(content);
+            if (t0 === undefined) return;
+            histogram.record(performance.now() - t0);
+            deliveries += 1;
+            if (deliveries >= expected) allDelivered();
+          },
+          error: (error) => {
+            failure ??= error;
+          },
+          complete: () => undefined,
+        },
+      );
+    }
+  });
+  try {
+    // warm-up: resend until every member has seen one (a subscription may still be starting)
+    const everyoneLive = Promise.all(warm);
+    let live = false;
+    void everyoneLive.then(() => (live = true));
+    for (let attempt = 0; !live; attempt++) {
+      if (failure !== null) throw new Error(`a subscription failed: ${JSON.stringify(failure)}`);
+      if (attempt === 50) throw new Error("subscribers did not all go live");
+      await pooled(
+        groups.map(
+          (group, g) => () => send(o.apiUrl, o.sign(group[0]!), chats[g]!, `warm-up ${attempt}`),
+        ),
+        o.concurrency,
+      );
+      await Promise.race([everyoneLive, new Promise((r) => setTimeout(r, 200))]);
+    }
+    const setupSeconds = (performance.now() - setupStarted) / 1000;
+
+    expected = o.messages * o.membersPerChat;
+    const done = new Promise<void>((resolve) => (allDelivered = resolve));
+    await pooled(
+      Array.from({ length: o.messages }, (_, i) => async () => {
+        const g = i % groups.length;
+        const content = `m${i}`;
+        const sender = groups[g]![i % o.membersPerChat]!;
+        sentAt.set(content, performance.now());
+        await send(o.apiUrl, o.sign(sender), chats[g]!, content);
+      }),
+      o.concurrency,
+    );
+    await Promise.race([done, new Promise((r) => setTimeout(r, 30_000))]);
+    if (failure !== null) throw new Error(`a subscription failed: ${JSON.stringify(failure)}`);
+    return {
+      subscribers: groups.length * o.membersPerChat,
+      conversations: groups.length,
+      messages: o.messages,
+      deliveries,
+      missed: expected - deliveries,
+      latencyMs: histogram.percentiles(),
+      setupSeconds: Math.round(setupSeconds * 10) / 10,
+    };
+  } finally {
+    await Promise.all(clients.map((c) => c.dispose()));
+  }
+}
