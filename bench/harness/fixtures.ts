@@ -11,7 +11,7 @@
  */
 import pg from "pg";
 
-import { COMMON_TERM, RARE_TERM } from "../seed/plan.ts";
+import { COMMON_TERM, RARE_NAME, RARE_TERM } from "../seed/plan.ts";
 import type { Fixture } from "../scenarios.ts";
 
 export interface Pools {
@@ -147,9 +147,6 @@ export async function loadPools(
          join app_public.user_profiles p on p.user_id = f.following_id and p.privacy_level = 'public'
         group by f.following_id order by count(*) desc limit 200`,
     );
-    const { rows: rare } = await client.query<{ username: string }>(
-      `select username from app_public.user_profiles order by user_id limit 1`,
-    );
     return {
       viewers,
       deepFeed,
@@ -160,7 +157,7 @@ export async function loadPools(
       profiles,
       terms: {
         posts: { common: COMMON_TERM, rare: RARE_TERM },
-        users: { common: "ana", rare: rare[0]?.username ?? "user1" },
+        users: { common: "ana", rare: RARE_NAME.toLowerCase() },
       },
     };
   } finally {

@@ -112,6 +112,8 @@ const NAMES_LAST = `array['Silva','Smith','Kim','Nguyen','Garcia','Müller','Ros
 export const RARE_TERM = "zyzzyva";
 /** A common word (in the vocabulary above). */
 export const COMMON_TERM = "coffee";
+/** A last name one person in 1,000 has (for the people-search scenarios; "Ana" is common). */
+export const RARE_NAME = "Quixote";
 
 export function seedSteps(c: Counts): Step[] {
   const topLevelComments = Math.round(c.comments * 0.7);
@@ -136,7 +138,8 @@ export function seedSteps(c: Counts): Step[] {
       rows: c.users,
       sql: `insert into app_public.user_profiles (user_id, username, display_name, bio, avatar_url, location, website, privacy_level, is_verified, created_at, updated_at)
             select md5('u' || i)::uuid, 'user' || i,
-                   (${NAMES_FIRST})[1 + i % 30] || ' ' || (${NAMES_LAST})[1 + (i / 30) % 20],
+                   case when i % 1000 = 500 then 'Zebulon ${RARE_NAME}'
+                        else (${NAMES_FIRST})[1 + i % 30] || ' ' || (${NAMES_LAST})[1 + (i / 30) % 20] end,
                    pg_temp.words(6 + (i % 10)::int, i),
                    'https://cdn.bench.example/avatars/' || i || '.jpg',
                    (array['Lisbon','Berlin','Lagos','Seoul','Lima','Oslo','Austin','Pune'])[1 + i % 8],
