@@ -3,7 +3,8 @@
  *
  *   migrate        roles, worker schema, committed migrations, policies (what `npm start` runs)
  *   policies       re-apply policies/*.sql only
- *   reset          drop and rebuild the development database (never in production)
+ *   reset [--force] drop and rebuild the development database: never in production, and
+ *                  on a server not on this machine only with --force (src/db/reset.ts)
  *   watch          graphile-migrate watch: re-run migrations/current.sql on save, then policies
  *   commit [msg]   graphile-migrate commit: move current.sql into committed/ (uses a shadow db)
  *   uncommit       graphile-migrate uncommit: move the newest committed migration back
@@ -21,7 +22,8 @@ import { connectDatabase, type DatabaseConnections } from "./connection.ts";
 import { migrateSettings, releaseMigratePools } from "./gmrc.ts";
 import { installWorkerSchema, migrateDatabase } from "./migrate.ts";
 import { applyPolicies } from "./policies.ts";
-import { databaseNameOf, userOf, withUrlParts } from "./urls.ts";
+import { resetDatabase, resetRefusal } from "./reset.ts";
+import { databaseNameOf, withUrlParts } from "./urls.ts";
 
 const COMMANDS = ["migrate", "policies", "reset", "watch", "commit", "uncommit", "worker-schema"];
 
@@ -42,26 +44,6 @@ function requireRoot(db: DatabaseConnections, command: string): string {
     );
   }
   return db.rootUrl;
-}
-
-/** Drops and re-creates the database, then migrates it. Development only. */
-async function resetDatabase(config: Config, db: DatabaseConnections, log: Logger): Promise<void> {
-  if (config.isProduction) throw new Error("db:reset refuses to run with NODE_ENV=production");
-  const rootUrl = requireRoot(db, "reset");
-  const database = databaseNameOf(db.ownerUrl);
-  const owner = userOf(db.ownerUrl);
-  await withClient(rootUrl, async (client) => {
-    await client.query(
-      "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
-      [database],
-    );
-    await client.query(`drop database if exists ${pg.escapeIdentifier(database)}`);
-    await client.query(
-      `create database ${pg.escapeIdentifier(database)} owner ${pg.escapeIdentifier(owner)} encoding 'UTF8' template template0`,
-    );
-  });
-  log.info("database dropped and re-created", { database });
-  await migrateDatabase({ ownerUrl: db.ownerUrl, authenticator: db.authenticator, log });
 }
 
 /** graphile-migrate's watch/commit/uncommit need the root and a shadow database. */
@@ -98,9 +80,14 @@ async function run(command: string, args: string[], config: Config, log: Logger)
       case "worker-schema":
         await installWorkerSchema(db.ownerUrl, log);
         break;
-      case "reset":
-        await resetDatabase(config, db, log);
+      case "reset": {
+        const force = args.includes("--force");
+        // refuse before asking for a superuser connection (the refusal is the better message)
+        const refusal = resetRefusal(config, db.ownerUrl, force);
+        if (refusal) throw new Error(refusal);
+        await resetDatabase({ config, db, rootUrl: requireRoot(db, command), force, log });
         break;
+      }
       case "watch": {
         const settings = await migrateToolSettings(db, log, command);
         // policies may name objects that only current.sql creates: graphile-migrate's
