@@ -110,15 +110,21 @@ export function requestContextFor(
   if (!req && !socket && requestContext.mking?.accessToken) {
     identity = tokens.verify(requestContext.mking.accessToken);
   }
+  const client: ClientInfo = req
+    ? clientInfoOf(req)
+    : socket
+      ? {
+          ip: requestContext.ws?.request?.socket.remoteAddress ?? null,
+          userAgent: requestContext.ws?.request?.headers["user-agent"]?.slice(0, 500) ?? null,
+        }
+      : (requestContext.mking?.client ?? { ip: null, userAgent: null });
   return {
-    pgSettings: pgSettingsFor(identity, options),
-    mkingClient: req
-      ? clientInfoOf(req)
-      : socket
-        ? {
-            ip: requestContext.ws?.request?.socket.remoteAddress ?? null,
-            userAgent: requestContext.ws?.request?.headers["user-agent"]?.slice(0, 500) ?? null,
-          }
-        : (requestContext.mking?.client ?? { ip: null, userAgent: null }),
+    // where the request comes from, for what the database records (account deletion audit)
+    pgSettings: {
+      ...pgSettingsFor(identity, options),
+      "mking.client_ip": client.ip ?? "",
+      "mking.user_agent": client.userAgent ?? "",
+    },
+    mkingClient: client,
   };
 }
