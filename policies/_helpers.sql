@@ -1,6 +1,13 @@
 -- Shared by every policies/<table>.sql: the policy-dropping helper and who may call the
 -- helper functions policies are written with. Sorted first (`_`); applied in the same
 -- transaction as the rest, after migrations. Safe to re-run.
+--
+-- Why no table uses FORCE ROW LEVEL SECURITY: the tables' owner is the migration and worker
+-- role (mking_owner), and it is meant to see every row — migrations, the worker's recounts,
+-- notifications and purges, and the `security definer` functions whose check is written in the
+-- function (blocking, direct conversations, the triggers in migration 0006). The API never
+-- connects as the owner: PostGraphile uses the authenticator, which can only become `anonymous`
+-- or `authenticated`, and those are not owners, so plain ENABLE already binds every request.
 
 create or replace function app_private.drop_policies(tbl regclass) returns void as $$
 declare

@@ -1,7 +1,10 @@
 -- Who may read and change app_public.conversation_participants: participants see who else is
 -- in their conversations. Group conversation admins add people (not anyone on either side of a
--- block with them) and remove others. Everyone manages their own row: read position, mute,
--- leaving (left_at); roles change only through the messaging mutations.
+-- block with them) and remove others. Everyone manages their own row's read position and mute.
+-- Leaving (left_at) happens only through leaveConversation or an admin's removal, and coming
+-- back only when an admin adds you again (or you reopen a direct conversation): left_at has no
+-- update grant, so nobody clears it to rejoin. Roles change only through the messaging
+-- mutations.
 select app_private.drop_policies('app_public.conversation_participants');
 alter table app_public.conversation_participants enable row level security;
 
@@ -21,5 +24,5 @@ create policy delete_by_admin on app_public.conversation_participants for delete
 revoke all on app_public.conversation_participants from anonymous, authenticated;
 grant select on app_public.conversation_participants to anonymous, authenticated;
 grant insert (conversation_id, user_id, role) on app_public.conversation_participants to authenticated;
-grant update (last_read_at, is_muted, left_at) on app_public.conversation_participants to authenticated;
+grant update (last_read_at, is_muted) on app_public.conversation_participants to authenticated;
 grant delete on app_public.conversation_participants to authenticated;

@@ -5,9 +5,11 @@
 -- a block with you.
 -- Joining: as yourself, a plain member: `active` in a public group, `pending` (a request) in a
 -- private one; a secret group only by accepting an invitation. Admins and moderators invite
--- (pending rows with invited_by = themselves), approve, reject and ban; only admins change
--- roles and nobody their own (trigger in the migration). You leave by deleting your row, unless
--- you are banned.
+-- (pending rows with invited_by = themselves), approve, reject and ban — moderators only plain
+-- members, admins anyone but themselves; only admins change roles and nobody their own (trigger
+-- _200_guard_role). You leave by deleting your row, unless you are banned. A group with other
+-- active members keeps an active admin: its last admin cannot leave, step down, be banned or
+-- removed by any path (trigger _300_keep_admin, migration 0006).
 select app_private.drop_policies('app_public.group_members');
 alter table app_public.group_members enable row level security;
 
@@ -38,15 +40,22 @@ create policy update_accept_invitation on app_public.group_members for update to
   using (user_id = (select app_public.current_user_id()) and status = 'pending' and invited_by is not null)
   with check (user_id = (select app_public.current_user_id()) and status = 'active' and role = 'member');
 create policy update_moderate on app_public.group_members for update to authenticated
-  using (group_id in (select app_hidden.moderated_group_ids())
-         and user_id <> (select app_public.current_user_id()))
-  with check (group_id in (select app_hidden.moderated_group_ids())
-              and user_id <> (select app_public.current_user_id()));
+  using (user_id <> (select app_public.current_user_id())
+         and (group_id in (select app_hidden.admin_group_ids())
+              or (group_id in (select app_hidden.moderated_group_ids()) and role = 'member')))
+  with check (user_id <> (select app_public.current_user_id())
+              and (group_id in (select app_hidden.admin_group_ids())
+                   or (group_id in (select app_hidden.moderated_group_ids()) and role = 'member')));
 create policy delete_leave on app_public.group_members for delete to authenticated
   using (user_id = (select app_public.current_user_id()) and status <> 'banned');
 create policy delete_moderate on app_public.group_members for delete to authenticated
-  using (group_id in (select app_hidden.moderated_group_ids())
-         and user_id <> (select app_public.current_user_id()));
+  using (user_id <> (select app_public.current_user_id())
+         and (group_id in (select app_hidden.admin_group_ids())
+              or (group_id in (select app_hidden.moderated_group_ids()) and role = 'member')));
+comment on policy update_moderate on app_public.group_members is
+  E'Admins manage anyone but themselves; moderators only plain members (never admins or other moderators).';
+comment on policy delete_moderate on app_public.group_members is
+  E'Admins remove anyone but themselves; moderators only plain members.';
 
 revoke all on app_public.group_members from anonymous, authenticated;
 grant select on app_public.group_members to anonymous, authenticated;

@@ -5,12 +5,14 @@
 select app_private.drop_policies('app_public.likes');
 alter table app_public.likes enable row level security;
 
+-- `offset 0` keeps the EXISTS a per-row primary-key lookup: without it PostgreSQL may turn it
+-- into a hash of every visible target, built by scanning the target's table once per query.
 create policy select_visible on app_public.likes for select to anonymous, authenticated
   using (
     user_id not in (select app_hidden.blocked_user_ids())
     and case target_type
-          when 'post' then exists (select 1 from app_public.posts p where p.id = target_id)
-          when 'comment' then exists (select 1 from app_public.comments c where c.id = target_id)
+          when 'post' then exists (select 1 from app_public.posts p where p.id = target_id offset 0)
+          when 'comment' then exists (select 1 from app_public.comments c where c.id = target_id offset 0)
           else false
         end
   );

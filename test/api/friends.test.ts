@@ -144,7 +144,7 @@ describe("friend requests", () => {
       code: "NOT_FOUND",
       field: "user_id",
     });
-    expect(refusal(await api.as(null)(SEND, { id: ana.id }))?.code).toBe("FORBIDDEN");
+    expect(refusal(await api.as(null)(SEND, { id: ana.id }))?.code).toBe("UNAUTHENTICATED");
   });
 });
 

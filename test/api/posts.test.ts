@@ -109,7 +109,7 @@ describe("publishPost", () => {
     });
     expect(await publish(ben, { content: "hi group", groupId: group })).toEqual(expect.any(String));
     expect(refusal(await api.as(null)(PUBLISH, { input: { content: "anon" } }))?.code).toBe(
-      "FORBIDDEN",
+      "UNAUTHENTICATED",
     );
   });
 });
