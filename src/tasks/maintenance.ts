@@ -5,7 +5,8 @@
  * - `maintenance__cleanup_orphans`: likes whose post or comment no longer exists;
  * - `maintenance__purge_secrets`: expired or used tokens, old failed-login rows;
  * - `maintenance__purge_deleted_content`: posts and messages soft-deleted before the retention;
- * - `maintenance__purge_notifications`: notifications read before the retention;
+ * - `maintenance__purge_notifications`: notifications read before the retention, and the
+ *   record of coalesced events handled before it;
  * - `maintenance__refresh_views`: materialised views, refreshed concurrently.
  */
 import type { Task } from "graphile-worker";
@@ -44,7 +45,8 @@ export const purgeDeletedContent = sqlTask(
 );
 
 export const purgeNotifications = sqlTask("maintenance__purge_notifications", ({ retention }) => ({
-  text: `select app_private.purge_read_notifications(make_interval(days => $1)) as notifications_deleted`,
+  text: `select notifications as notifications_deleted, handled_events as handled_events_deleted
+           from app_private.purge_read_notifications(make_interval(days => $1))`,
   values: [retention.readNotificationDays],
 }));
 

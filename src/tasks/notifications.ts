@@ -1,8 +1,9 @@
 /**
- * `notifications__create`: turns queued events (array payload; events of one like target or
- * one conversation within a second arrive merged) into notification rows with
+ * `notifications__create`: turns queued events (an array payload; one event per job, queued
+ * without a job key so that no running job is ever given up) into notification rows with
  * app_private.notify — where the rules live: not to yourself, not across a block, muted
- * conversations skipped, each event once (dedupe_key), likes and messages coalesced. Each new
+ * conversations skipped, each event once (dedupe_key; for likes and messages a record of each
+ * handled event per recipient), likes and messages coalesced under an advisory lock. Each new
  * or changed notification is announced by pg_notify (trigger) for realtime delivery.
  */
 import type { Task } from "graphile-worker";

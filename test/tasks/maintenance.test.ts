@@ -182,7 +182,7 @@ describe("maintenance__purge_deleted_content", () => {
 });
 
 describe("maintenance__purge_notifications", () => {
-  it("deletes notifications read before the retention (90 days here), never unread ones", async () => {
+  it("deletes notifications read before the retention (90 days here), never unread ones, and old handled-event records", async () => {
     const { olga, fred } = world.user;
     const note = async (read: string, created: string): Promise<string> =>
       one(
@@ -196,9 +196,22 @@ describe("maintenance__purge_notifications", () => {
       `now() - interval '120 days'`,
     );
     const oldUnread = await note(`false, null`, `now() - interval '200 days'`);
+    await sql(
+      `insert into app_private.handled_notification_events (recipient_id, event_key, handled_at)
+       values ($1, 'like:old', now() - interval '100 days'), ($1, 'like:recent', now() - interval '1 day')`,
+      [olga],
+    );
 
     const line = await runTask("maintenance__purge_notifications");
     expect(line).toMatch(/notifications_deleted=1/);
+    expect(line).toMatch(/handled_events_deleted=1/);
+    expect(
+      await sql(
+        `select event_key from app_private.handled_notification_events
+          where recipient_id = $1 and event_key in ('like:old', 'like:recent')`,
+        [olga],
+      ),
+    ).toEqual([{ event_key: "like:recent" }]);
     expect(
       (
         await ids(`select id from app_public.notifications where id = any($1)`, [

@@ -1,7 +1,8 @@
 /**
- * Notifications: triggers queue events, `notifications__create` turns them into rows with the
- * rules (not to yourself, not across a block, mutes respected, each event once, likes and
- * messages coalesced) and every new or changed row is announced with pg_notify.
+ * Notifications: triggers queue events (one job each), `notifications__create` turns them into
+ * rows with the rules (not to yourself, not across a block, muted conversations skipped, each
+ * event once even after a read, likes and messages coalesced, also by concurrent jobs) and
+ * every new or changed row is announced with pg_notify.
  */
 import pg from "pg";
 
@@ -168,15 +169,20 @@ describe("each notification type, filled the same way every time", () => {
     }
     const rows = await notificationsOf(ana);
     expect(rows).toHaveLength(1);
+    // one job per like, run concurrently: the last one handled is named
+    const last = rows[0]!.sender_id!;
+    expect([d, e, f]).toContain(last);
+    const named = { [d]: "D", [e]: "E", [f]: "F" }[last];
     expect(rows[0]).toMatchObject({
       notification_type: "post_like",
-      sender_id: f,
       title: "New likes",
-      message: "F and 4 others liked your post",
+      message: `${named} and 4 others liked your post`,
       action_url: `/posts/${post}`,
       priority: "low",
-      data: { post_id: post, actor_id: f, group_key: post, count: 5 },
+      data: { post_id: post, actor_id: last, group_key: post, count: 5 },
     });
+    expect(rows[0]!.data.actors).toHaveLength(5);
+    expect((rows[0]!.data.actors as string[])[0]).toBe(last); // newest first
     expect(new Set(rows[0]!.data.actors as string[])).toEqual(new Set([b, c, d, e, f]));
 
     // once read, the next like starts a new notification
@@ -191,7 +197,7 @@ describe("each notification type, filled the same way every time", () => {
     );
     const after = await notificationsOf(ana);
     expect(after.map((r) => [r.is_read, r.message])).toEqual([
-      [true, "F and 4 others liked your post"],
+      [true, `${named} and 4 others liked your post`],
       [false, "G liked your post"],
     ]);
   });
@@ -212,16 +218,25 @@ describe("each notification type, filled the same way every time", () => {
         [liker, comment],
       );
     }
-    expect(await notificationsOf(ana)).toEqual([
+    const [row, ...more] = await notificationsOf(ana);
+    expect(more).toEqual([]);
+    const named = row!.sender_id === ben ? "Ben" : "Cid"; // the later of two concurrent jobs
+    expect(row).toEqual(
       expect.objectContaining({
         notification_type: "comment_like",
-        sender_id: cid,
-        message: "Cid and 1 other liked your comment",
+        message: `${named} and 1 other liked your comment`,
         action_url: `/posts/${post}#comment-${comment}`,
         priority: "low",
-        data: expect.objectContaining({ post_id: post, comment_id: comment, count: 2 }),
+        data: expect.objectContaining({
+          post_id: post,
+          comment_id: comment,
+          group_key: comment,
+          count: 2,
+          actor_id: row!.sender_id,
+        }),
       }),
-    ]);
+    );
+    expect(new Set(row!.data.actors as string[])).toEqual(new Set([ben, cid]));
   });
 
   it("post_comment to the post's author and comment_reply to the replied-to author, never both to one person", async () => {
@@ -390,6 +405,58 @@ describe("each notification type, filled the same way every time", () => {
     expect(await notificationsOf(host)).toHaveLength(2);
   });
 
+  it("event_rsvp and event_cancelled fit a 200-character event title into the 200-character title", async () => {
+    const { host, guest } = await people("host", "guest");
+    const title = "A".repeat(150) + " " + "B".repeat(49); // 200 characters, the longest allowed
+    const event = await one(
+      `insert into app_public.events (title, start_date, created_by) values ($1, now() + interval '2 days', $2)`,
+      [title, host],
+    );
+    const rsvp = worker.nextCompletion("notifications__create");
+    await sql(
+      `insert into app_public.event_attendees (event_id, user_id, status) values ($1, $2, 'going')`,
+      [event, guest],
+    );
+    expect((await rsvp).error).toBeUndefined(); // not "value too long", retried ten times
+    const [answer] = await notificationsOf(host);
+    expect(answer!.title).toHaveLength(200);
+    expect(answer!.title).toBe(`New answer to ${title.slice(0, 185)}…`);
+    expect(answer!.message).toBe(`Guest is going to ${title}`); // the message is not limited
+
+    const cancelled = worker.nextCompletion("notifications__create");
+    await sql(`update app_public.events set is_cancelled = true where id = $1`, [event]);
+    expect((await cancelled).error).toBeUndefined();
+    const [notice] = await notificationsOf(guest);
+    expect(notice!.title).toHaveLength(200);
+    expect(notice!.title).toBe(`${"A".repeat(150)} ${"B".repeat(35)}… is cancelled`);
+    expect(notice!.message).toBe(`Host cancelled ${title}`);
+  });
+
+  it("names a user without a profile 'Someone' rather than leaving the message empty", async () => {
+    const { ana } = await people("ana");
+    // an account with no user_profiles row, as seeded and admin accounts can be
+    const nameless = await one(`insert into app_public.users (email) values ($1)`, [
+      `nameless_${ana}@n.test`,
+    ]);
+    await sql(`insert into app_public.followers (follower_id, following_id) values ($1, $2)`, [
+      nameless,
+      ana,
+    ]);
+    const post = await one(`insert into app_public.posts (author_id, content) values ($1, 'p')`, [
+      ana,
+    ]);
+    await sql(
+      `insert into app_public.likes (user_id, target_type, target_id) values ($1, 'post', $2)`,
+      [nameless, post],
+    );
+    expect(
+      (await notificationsOf(ana)).map((r) => [r.notification_type, r.message]).sort(),
+    ).toEqual([
+      ["new_follower", "Someone started following you"],
+      ["post_like", "Someone liked your post"],
+    ]);
+  });
+
   it("message: high priority, coalesced per conversation, not to the sender, not when muted, not after leaving", async () => {
     const { ana, ben, cid, dan, eve } = await people("ana", "ben", "cid", "dan", "eve");
     const chat = await one(
@@ -414,11 +481,12 @@ describe("each notification type, filled the same way every time", () => {
       `insert into app_public.messages (conversation_id, sender_id, content) values ($1, $2, 'one')`,
       [chat, ana],
     );
-    await one(
+    const second = await one(
       `insert into app_public.messages (conversation_id, sender_id, content) values ($1, $2, 'two')`,
       [chat, ana],
     );
-    await one(
+    await worker.idle(["notifications__create"]); // one job per message: settle before eve's
+    const third = await one(
       `insert into app_public.messages (conversation_id, sender_id, content) values ($1, $2, 'three')`,
       [chat, eve],
     );
@@ -431,19 +499,27 @@ describe("each notification type, filled the same way every time", () => {
       message: "Eve and 1 other sent you a message",
       action_url: `/conversations/${chat}`,
       priority: "high",
-      data: { conversation_id: chat, count: 2 },
+      data: {
+        conversation_id: chat,
+        message_id: third,
+        group_key: chat,
+        count: 2,
+        actors: [eve, ana],
+      },
     });
     expect(await notificationsOf(eve)).toEqual([
       expect.objectContaining({
         notification_type: "message",
         sender_id: ana,
         message: "Ana sent you a message",
+        data: expect.objectContaining({ count: 1, actors: [ana] }),
       }),
     ]);
+    // two jobs, concurrently: the notification names the message handled last
+    expect([first, second]).toContain((await notificationsOf(eve))[0]!.data.message_id);
     expect((await notificationsOf(ana)).map((r) => r.message)).toEqual(["Eve sent you a message"]);
     expect(await notificationsOf(cid)).toEqual([]); // muted
     expect(await notificationsOf(dan)).toEqual([]); // left
-    expect(first).toBeDefined();
   });
 });
 
@@ -508,6 +584,42 @@ describe("@mentions", () => {
     expect((await notificationsOf(ana)).map((r) => r.notification_type)).toEqual(["post_comment"]);
   });
 
+  it("an edited comment notifies only the users it newly mentions, as an edited post does", async () => {
+    const { ana, bea, cal, dan } = await people("ana", "bea", "cal", "dan");
+    const [c, d] = [await username(cal), await username(dan)];
+    const post = await one(`insert into app_public.posts (author_id, content) values ($1, 'p')`, [
+      ana,
+    ]);
+    const comment = await one(
+      `insert into app_public.comments (post_id, author_id, content) values ($1, $2, $3)`,
+      [post, bea, `hello @${c}`],
+    );
+    expect((await notificationsOf(cal)).map((r) => r.message)).toEqual([
+      "Bea mentioned you in a comment",
+    ]);
+    await sql(`update app_public.comments set content = $2 where id = $1`, [
+      comment,
+      `hello @${c} and @${d} (and @${await username(ana)})`,
+    ]);
+    expect(await notificationsOf(dan)).toEqual([
+      expect.objectContaining({
+        notification_type: "mention",
+        sender_id: bea,
+        message: "Bea mentioned you in a comment",
+        action_url: `/posts/${post}#comment-${comment}`,
+        data: { actor_id: bea, post_id: post, comment_id: comment },
+      }),
+    ]);
+    expect(await notificationsOf(cal)).toHaveLength(1); // already told
+    expect((await notificationsOf(ana)).map((r) => r.notification_type)).toEqual(["post_comment"]);
+    // an edit is not a new comment: nobody hears of it again as one
+    await sql(`update app_public.comments set content = 'no mentions now' where id = $1`, [
+      comment,
+    ]);
+    expect(await notificationsOf(ana)).toHaveLength(1);
+    expect(await notificationsOf(dan)).toHaveLength(1);
+  });
+
   it("mentioned_user_ids parses usernames: existing ones only, case-insensitive, each once", async () => {
     const { ana, bea } = await people("ana", "bea");
     const [a, b] = [await username(ana), await username(bea)];
@@ -537,8 +649,8 @@ describe("the rules", () => {
     expect(await notificationsOf(ana)).toEqual([]);
   });
 
-  it("never notifies across a block, whichever side blocked", async () => {
-    const { ana, ben, cid } = await people("ana", "ben", "cid");
+  it("never notifies across a block, whichever side blocked (and does between the unblocked)", async () => {
+    const { ana, ben, cid, dan } = await people("ana", "ben", "cid", "dan");
     await sql(
       `insert into app_public.friendships (requester_id, addressee_id, status) values ($1, $2, 'blocked'), ($3, $1, 'blocked')`,
       [ana, ben, cid],
@@ -546,7 +658,8 @@ describe("the rules", () => {
     const post = await one(`insert into app_public.posts (author_id, content) values ($1, 'p')`, [
       ana,
     ]);
-    for (const other of [ben, cid]) {
+    // dan, whom nobody blocked, does exactly what ben and cid do: the positive control
+    for (const other of [ben, cid, dan]) {
       await sql(
         `insert into app_public.likes (user_id, target_type, target_id) values ($1, 'post', $2)`,
         [other, post],
@@ -556,15 +669,28 @@ describe("the rules", () => {
         ana,
       ]);
     }
-    const benPost = await one(
-      `insert into app_public.posts (author_id, content) values ($1, 'b')`,
-      [ben],
-    );
-    await one(
-      `insert into app_public.comments (post_id, author_id, content) values ($1, $2, 'hey')`,
-      [benPost, ana],
-    );
-    expect(await notificationsOf(ana)).toEqual([]);
+    for (const author of [ben, dan]) {
+      const theirs = await one(
+        `insert into app_public.posts (author_id, content) values ($1, 'b')`,
+        [author],
+      );
+      await one(
+        `insert into app_public.comments (post_id, author_id, content) values ($1, $2, 'hey')`,
+        [theirs, ana],
+      );
+    }
+    const toAna = await notificationsOf(ana);
+    expect(toAna.map((r) => [r.notification_type, r.sender_id]).sort()).toEqual([
+      ["new_follower", dan],
+      ["post_like", dan],
+    ]);
+    expect(toAna.find((r) => r.notification_type === "post_like")!.data).toMatchObject({
+      count: 1,
+      actors: [dan],
+    });
+    expect((await notificationsOf(dan)).map((r) => [r.notification_type, r.sender_id])).toEqual([
+      ["post_comment", ana],
+    ]);
     expect(await notificationsOf(ben)).toEqual([]);
     expect(await notificationsOf(cid)).toEqual([]);
   });
@@ -599,6 +725,52 @@ describe("the rules", () => {
     });
   });
 
+  it("handles a like or a message event once, even when it comes again after the notification was read", async () => {
+    const { ana, ben } = await people("ana", "ben");
+    const post = await one(`insert into app_public.posts (author_id, content) values ($1, 'p')`, [
+      ben,
+    ]);
+    const like = await one(
+      `insert into app_public.likes (user_id, target_type, target_id) values ($1, 'post', $2)`,
+      [ana, post],
+    );
+    const chat = await one(
+      `insert into app_public.conversations (conversation_type, created_by) values ('direct', $1)`,
+      [ana],
+    );
+    await sql(
+      `insert into app_public.conversation_participants (conversation_id, user_id) values ($1, $2), ($1, $3) on conflict do nothing`,
+      [chat, ana, ben],
+    );
+    const message = await one(
+      `insert into app_public.messages (conversation_id, sender_id, content) values ($1, $2, 'hi')`,
+      [chat, ana],
+    );
+    expect((await notificationsOf(ben)).map((r) => r.notification_type).sort()).toEqual([
+      "message",
+      "post_like",
+    ]);
+    // ben reads them; then the same events are delivered again (at least once)
+    await sql(
+      `update app_public.notifications set is_read = true, read_at = now() where recipient_id = $1`,
+      [ben],
+    );
+    const again = await sql<{ changed: number }>(
+      `select app_private.notify($1) + app_private.notify($2) as changed`,
+      [
+        { type: "like", like_id: like },
+        { type: "message", message_id: message },
+      ],
+    );
+    expect(again).toEqual([{ changed: 0 }]);
+    expect(
+      (await notificationsOf(ben)).map((r) => [r.notification_type, r.is_read]).sort(),
+    ).toEqual([
+      ["message", true],
+      ["post_like", true],
+    ]);
+  });
+
   it("announces each new or changed notification on the recipient's channel", async () => {
     const { ana, ben } = await people("ana", "ben");
     const listener = new pg.Client({ connectionString: db.ownerUrl });
@@ -618,6 +790,82 @@ describe("the rules", () => {
         [ben],
       );
       expect(JSON.parse(message.payload!)).toEqual({ id: row!.id, op: "insert" });
+    } finally {
+      await listener.end();
+    }
+  });
+
+  it("announces a coalesced update too: a second liker, and a repeat message with its id", async () => {
+    const { ana, ben, cid } = await people("ana", "ben", "cid");
+    const post = await one(`insert into app_public.posts (author_id, content) values ($1, 'p')`, [
+      ben,
+    ]);
+    const chat = await one(
+      `insert into app_public.conversations (conversation_type, created_by) values ('direct', $1)`,
+      [ana],
+    );
+    await sql(
+      `insert into app_public.conversation_participants (conversation_id, user_id) values ($1, $2), ($1, $3) on conflict do nothing`,
+      [chat, ana, ben],
+    );
+    await sql(
+      `insert into app_public.likes (user_id, target_type, target_id) values ($1, 'post', $2)`,
+      [ana, post],
+    );
+    const first = await one(
+      `insert into app_public.messages (conversation_id, sender_id, content) values ($1, $2, 'one')`,
+      [chat, ana],
+    );
+    const before = await notificationsOf(ben);
+    expect(before.map((r) => r.notification_type).sort()).toEqual(["message", "post_like"]);
+    const byType = Object.fromEntries(before.map((r) => [r.notification_type, r]));
+    expect(byType.message!.data.message_id).toBe(first);
+    const ids = await sql<{ id: string; notification_type: string; created_at: Date }>(
+      `select id, notification_type, created_at from app_public.notifications where recipient_id = $1`,
+      [ben],
+    );
+    const idOf = Object.fromEntries(ids.map((r) => [r.notification_type, r.id]));
+
+    const listener = new pg.Client({ connectionString: db.ownerUrl });
+    await listener.connect();
+    const heard: unknown[] = [];
+    listener.on("notification", (n) => heard.push(JSON.parse(n.payload!)));
+    try {
+      await listener.query(`listen ${pg.escapeIdentifier(`user:${ben}:notifications`)}`);
+      await sql(
+        `insert into app_public.likes (user_id, target_type, target_id) values ($1, 'post', $2)`,
+        [cid, post],
+      );
+      const second = await one(
+        `insert into app_public.messages (conversation_id, sender_id, content) values ($1, $2, 'two')`,
+        [chat, ana],
+      );
+      const after = await notificationsOf(ben);
+      await listener.query("select 1"); // notifications sent at commit arrive before this answer
+      expect(new Set(heard.map((h) => JSON.stringify(h)))).toEqual(
+        new Set([
+          JSON.stringify({ id: idOf.post_like, op: "update" }),
+          JSON.stringify({ id: idOf.message, op: "update" }),
+        ]),
+      );
+      expect(after).toHaveLength(2);
+      const message = after.find((r) => r.notification_type === "message")!;
+      expect(message).toMatchObject({
+        sender_id: ana,
+        message: "Ana sent you a message", // one sender, however many messages
+        data: { message_id: second, actors: [ana], count: 1 },
+      });
+      const [moved] = await sql<{ created_at: Date }>(
+        `select created_at from app_public.notifications where id = $1`,
+        [idOf.message],
+      );
+      expect(moved!.created_at.getTime()).toBeGreaterThan(
+        ids.find((r) => r.notification_type === "message")!.created_at.getTime(),
+      );
+      expect(after.find((r) => r.notification_type === "post_like")).toMatchObject({
+        sender_id: cid,
+        message: "Cid and 1 other liked your post",
+      });
     } finally {
       await listener.end();
     }
@@ -668,5 +916,72 @@ describe("app_hidden.post_visible_to", () => {
       });
       expect(r.byRule.length).toBeLessThan(r.posts); // nobody sees everything: the check has teeth
     }
+  });
+});
+
+describe("coalescing under concurrency", () => {
+  // a database of its own with no worker: the test plays two notification jobs by hand
+  let quiet: TestDatabase;
+  beforeAll(async () => (quiet = await createTestDatabase()));
+  afterAll(() => quiet.drop());
+
+  it("two jobs about the same post never start two notifications (the second waits for the first)", async () => {
+    const q = (text: string, values: unknown[] = []) =>
+      withClient(quiet.ownerUrl, async (c) => (await c.query(text, values)).rows);
+    const [author, b, c] = (
+      (await q(
+        `insert into app_public.users (email) select gen_random_uuid() || '@race.test' from generate_series(1, 3) returning id`,
+      )) as { id: string }[]
+    ).map((r) => r.id) as [string, string, string];
+    const [{ id: post }] = (await q(
+      `insert into app_public.posts (author_id, content) values ($1, 'p') returning id`,
+      [author],
+    )) as [{ id: string }];
+    const likes = (
+      (await q(
+        `insert into app_public.likes (user_id, target_type, target_id) values ($1, 'post', $3), ($2, 'post', $3) returning id`,
+        [b, c, post],
+      )) as { id: string }[]
+    ).map((r) => r.id);
+
+    const first = new pg.Client({ connectionString: quiet.ownerUrl });
+    const second = new pg.Client({ connectionString: quiet.ownerUrl });
+    await first.connect();
+    await second.connect();
+    try {
+      await first.query("begin");
+      await first.query(`select app_private.notify($1)`, [{ type: "like", like_id: likes[0] }]);
+      await second.query("begin");
+      const [{ pid }] = (await second.query(`select pg_backend_pid() as pid`)).rows as [
+        { pid: number },
+      ];
+      let settled = false;
+      const running = second
+        .query(`select app_private.notify($1)`, [{ type: "like", like_id: likes[1] }])
+        .finally(() => (settled = true));
+      // until the second job either waits for the first one's lock or has finished without waiting
+      for (;;) {
+        const waiting = await q(
+          `select 1 from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'`,
+          [pid],
+        );
+        if (waiting.length > 0 || settled) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(settled).toBe(false); // it waits: it cannot see the first job's uncommitted row
+      await first.query("commit");
+      await running;
+      await second.query("commit");
+    } finally {
+      await first.end();
+      await second.end();
+    }
+    const rows = (await q(
+      `select notification_type, data from app_public.notifications where recipient_id = $1`,
+      [author],
+    )) as { notification_type: string; data: { count: number; actors: string[] } }[];
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.data.count).toBe(2);
+    expect(rows[0]!.data.actors).toEqual([c, b]);
   });
 });

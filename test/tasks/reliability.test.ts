@@ -1,14 +1,16 @@
 /**
  * At-least-once delivery without double counting or double notifying: a task that fails once
- * after doing part (or all) of its work is retried to the exact end state, and a worker process
- * killed with SIGKILL in the middle of a batch has its job handed to another worker, which
- * finishes it exactly.
+ * after doing part (or all) of its work is retried to the exact end state, a job that fails
+ * while a new event for the same target arrives loses nothing, and a worker process killed
+ * with SIGKILL in the middle of a batch has its job handed to another worker, which finishes it
+ * exactly.
  */
+import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 
 import type { Task } from "graphile-worker";
 
-import { countersVerifyAll } from "../../src/tasks/counters.ts";
+import { countersRecount, countersVerifyAll } from "../../src/tasks/counters.ts";
 import { notificationsCreate } from "../../src/tasks/notifications.ts";
 import { createTestDatabase, withClient, type TestDatabase } from "../helpers/database.ts";
 import { startProcess, type RunningProcess } from "../helpers/process.ts";
@@ -66,10 +68,22 @@ const wrongCounts = (posts: string[]) =>
 describe("a task that throws once", () => {
   let worker: TestWorker;
   let attempts = 0;
+  /** Rows whose recount jobs crash once, after recounting. */
+  const crashRecountOf = new Set<string>();
+  const crashedRecounts = new Set<string>();
 
   beforeAll(async () => {
     const notify = notificationsCreate();
     const verify = countersVerifyAll({ batchSize: 2 });
+    const recount = countersRecount();
+    const crashAfterRecount: Task = async (payload, helpers) => {
+      await recount(payload, helpers);
+      const { id } = payload as { id: string };
+      if (crashRecountOf.has(id) && !crashedRecounts.has(helpers.job.id)) {
+        crashedRecounts.add(helpers.job.id);
+        throw new Error("recount crashed after committing");
+      }
+    };
     // the real tasks, failing on their first attempt after having done their work (or part of it)
     const crashAfterWork: Task = async (payload, helpers) => {
       await notify(payload, helpers);
@@ -88,7 +102,11 @@ describe("a task that throws once", () => {
       });
     };
     worker = await startTestWorker(db, {
-      extraTasks: { notifications__create: crashAfterWork, counters__verify_all: crashMidBatch },
+      extraTasks: {
+        notifications__create: crashAfterWork,
+        counters__verify_all: crashMidBatch,
+        counters__recount: crashAfterRecount,
+      },
     });
   });
   afterAll(() => worker.close());
@@ -125,6 +143,78 @@ describe("a task that throws once", () => {
     expect(attempts).toBeGreaterThanOrEqual(2);
   });
 
+  it("notifications: a retried like job after the recipient read the notification notifies nobody twice", async () => {
+    const [ana, ben] = (await users(2)) as [string, string];
+    const [{ id: post }] = (await sql(
+      `insert into app_public.posts (author_id, content) values ($1, 'p') returning id`,
+      [ben],
+    )) as [{ id: string }];
+    const failed = worker.nextCompletion("notifications__create");
+    await sql(
+      `insert into app_public.likes (user_id, target_type, target_id) values ($1, 'post', $2)`,
+      [ana, post],
+    );
+    const first = await failed;
+    expect(String(first.error)).toMatch(/crashed after committing/);
+    // the work was committed; ben reads the notification before the retry comes
+    expect(
+      await sql(
+        `update app_public.notifications set is_read = true, read_at = now() where recipient_id = $1 returning notification_type`,
+        [ben],
+      ),
+    ).toEqual([{ notification_type: "post_like" }]);
+
+    const retried = worker.nextCompletion("notifications__create");
+    await retryNow(first.job.id);
+    expect((await retried).error).toBeUndefined();
+    expect(
+      await sql(
+        `select notification_type, is_read from app_public.notifications where recipient_id = $1`,
+        [ben],
+      ),
+    ).toEqual([{ notification_type: "post_like", is_read: true }]);
+  });
+
+  it("counter recount: a retry after a crash that followed the recount leaves the exact count", async () => {
+    await worker.idle();
+    const [author, ...fans] = await users(6);
+    const [{ id: post }] = (await sql(
+      `insert into app_public.posts (author_id, content) values ($1, 'p') returning id`,
+      [author],
+    )) as [{ id: string }];
+    crashRecountOf.add(post);
+    const failed = worker.nextCompletion("counters__recount");
+    await sql(
+      `insert into app_public.likes (user_id, target_type, target_id) select unnest($1::uuid[]), 'post', $2`,
+      [fans, post],
+    );
+    const first = await failed;
+    expect(String(first.error)).toMatch(/recount crashed after committing/);
+    expect((first.job.payload as { id: string }).id).toBe(post);
+    const likes = async () =>
+      (
+        await sql<{ n: number }>(`select likes_count as n from app_public.posts where id = $1`, [
+          post,
+        ])
+      )[0]!.n;
+    expect(await likes()).toBe(5); // done before the crash
+
+    const retried = worker.nextCompletion("counters__recount");
+    await retryNow(first.job.id);
+    const second = await retried;
+    expect(second.error).toBeUndefined();
+    expect(second.job.id).toBe(first.job.id);
+    expect(await likes()).toBe(5); // recounted, not added to
+
+    // and the counter still follows the likes afterwards
+    await sql(`delete from app_public.likes where user_id = $1 and target_id = $2`, [
+      fans[0],
+      post,
+    ]);
+    await worker.idle(["counters__recount"]);
+    expect(await likes()).toBe(4);
+  });
+
   it("counter verification: the retry finishes what the failed attempt started, exactly", async () => {
     await worker.idle();
     const posts = await driftedPosts(9);
@@ -147,6 +237,77 @@ describe("a task that throws once", () => {
     expect(await sql(`select likes_count from app_public.posts where id = $1`, [posts[0]])).toEqual(
       [{ likes_count: 1 }],
     );
+  });
+});
+
+describe("a like arriving while its target's notification job runs", () => {
+  let worker: TestWorker;
+  /** The like whose job waits for `release`, then fails (once). */
+  let held: { likeId: string; started: (jobId: string) => void; release: Promise<void> } | null =
+    null;
+
+  beforeAll(async () => {
+    const notify = notificationsCreate();
+    const gated: Task = async (payload, helpers) => {
+      const events = payload as { like_id?: string }[];
+      const hold = held;
+      if (hold && helpers.job.attempts === 1 && events.some((e) => e.like_id === hold.likeId)) {
+        hold.started(helpers.job.id);
+        await hold.release;
+        throw new Error("failed after another like came in");
+      }
+      await notify(payload, helpers);
+    };
+    worker = await startTestWorker(db, { extraTasks: { notifications__create: gated } });
+  });
+  afterAll(() => worker.close());
+
+  it("loses no event: the failed job is retried and both likes are notified", async () => {
+    const [ana, ben, cid] = (await users(3)) as [string, string, string];
+    const [{ id: post }] = (await sql(
+      `insert into app_public.posts (author_id, content) values ($1, 'p') returning id`,
+      [ana],
+    )) as [{ id: string }];
+    let release!: () => void;
+    let started!: (jobId: string) => void;
+    const running = new Promise<string>((resolve) => (started = resolve));
+    held = { likeId: randomUUID(), started, release: new Promise((r) => (release = r)) };
+    try {
+      const completed = worker.listen();
+      await sql(
+        `insert into app_public.likes (id, user_id, target_type, target_id) values ($1, $2, 'post', $3)`,
+        [held.likeId, ben, post],
+      );
+      const jobId = await running;
+      // a second like of the same post while the first like's job is running
+      await sql(
+        `insert into app_public.likes (user_id, target_type, target_id) values ($1, 'post', $2)`,
+        [cid, post],
+      );
+      release();
+      expect(String((await completed(jobId)).error)).toMatch(/failed after another like came in/);
+      const [job] = await sql<{ attempts: number; max_attempts: number }>(
+        `select attempts, max_attempts from graphile_worker.jobs where id = $1`,
+        [jobId],
+      );
+      expect(job!.attempts).toBeLessThan(job!.max_attempts); // still to be retried, not given up
+      const retried = worker.listen();
+      await sql(`select graphile_worker.reschedule_jobs(array[$1::bigint], run_at := now())`, [
+        jobId,
+      ]);
+      expect((await retried(jobId)).error).toBeUndefined();
+    } finally {
+      held = null;
+      release();
+    }
+    await worker.idle(["notifications__create"]);
+    const rows = await sql<{ data: { count: number; actors: string[] } }>(
+      `select data from app_public.notifications where recipient_id = $1 and notification_type = 'post_like'`,
+      [ana],
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.data.count).toBe(2);
+    expect(new Set(rows[0]!.data.actors)).toEqual(new Set([ben, cid]));
   });
 });
 
