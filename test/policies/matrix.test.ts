@@ -8,11 +8,20 @@
  * write changes exactly one row; a refused one changes none or fails with a permission error
  * (42501: row-level security or a missing column grant) — or with the named error where a
  * constraint or trigger is what refuses.
+ *
+ * Besides the world of test/helpers/world.ts, this file adds (as the owner, in `extendWorld`)
+ * two people — max, a moderator (not an admin) of the public and private groups, and zed, banned
+ * from the public group — and the rows the rules below need: bob's own post, event, like and
+ * memberships (olga blocked him), a direct and a group conversation with bob, posts of every
+ * privacy in every kind of group, a post with ten media files and a deleted message.
  */
 import pg from "pg";
 
 import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
-import { asActor, buildWorld, type Actor, type World } from "../helpers/world.ts";
+import { buildWorld, type Actor as WorldActor, type World } from "../helpers/world.ts";
+
+/** The world's actors, and the two people this file adds. */
+type Actor = WorldActor | "max" | "zed";
 
 type Op = "select" | "insert" | "update" | "delete";
 type Outcome = "allow" | "deny";
@@ -56,7 +65,14 @@ const update = (table: string, actor: Actor, target: string, set: Record<string,
   expect,
   ...(error ? { error } : {}),
 });
-const remove = (table: string, actor: Actor, target: string, expect: Outcome): Case => ({ table, op: "delete", actor, target, expect });
+const remove = (table: string, actor: Actor, target: string, expect: Outcome, error?: string): Case => ({
+  table,
+  op: "delete",
+  actor,
+  target,
+  expect,
+  ...(error ? { error } : {}),
+});
 
 const MATRIX: Case[] = [
   // users (`Account`): only its owner
@@ -283,15 +299,222 @@ const MATRIX: Case[] = [
   update("notifications", "olga", "notification.for_olga", { title: "changed" }, D),
   remove("notifications", "olga", "notification.for_olga", A),
   remove("notifications", "fred", "notification.for_olga", D),
+
+  // ---- the rules the audit of issues #3/#4 pinned from both sides ----
+
+  // blocks hide the blocked person from the blocker too, whatever the privacy
+  ...sees("posts", "post.bob_public", { olga: D, stan: A, anonymous: A, bob: A }),
+  ...sees("user_profiles", "profile.bob", { fred: A }),
+  ...sees("likes", "like.bob_on_stan_post", { olga: D, stan: A, fred: A }),
+  ...sees("comments", "comment.olga_on_stan", { bob: D, fred: A, anonymous: A }),
+  ...sees("group_members", "member.bob.public", { olga: D, stan: A, anonymous: A }),
+  ...sees("event_attendees", "attendee.bob_stan_event", { olga: D, fred: A, stan: A }),
+  ...sees("events", "event.bob_public", { olga: D, stan: A, anonymous: A }),
+  insert("friendships", "olga", { requester_id: "$olga", addressee_id: "$bob", status: "pending" }, D),
+  insert("followers", "olga", { follower_id: "$olga", following_id: "$bob" }, D),
+  // blocking ends the friendship (trigger); the blocker may always block
+  insert("friendships", "olga", { requester_id: "$olga", addressee_id: "$fred", status: "blocked" }, A),
+
+  // profiles: private is private even for an accepted friend; the card is everyone's
+  ...sees("user_profiles", "profile.mia", { ada: D }),
+  ...sees("user_cards", "user.mia", { stan: A, fred: A, ada: A, anonymous: D }),
+
+  // posts in groups: public groups follow the post's privacy, other groups their members
+  ...sees("posts", "post.mia_friends_in_public_group", { mia: A, ada: A, max: D, stan: D, anonymous: D }),
+  ...sees("posts", "post.mia_private_in_public_group", { mia: A, ada: D, max: D, anonymous: D }),
+  ...sees("posts", "post.in_secret_group", { mia: A, ada: A, stan: D, fred: D, anonymous: D }),
+  ...sees("posts", "post.mia_private_in_private_group", { mia: A, ada: D, max: D, stan: D }),
+  remove("posts", "max", "post.ada_in_private_group", A),
+  remove("posts", "mia", "post.ada_in_private_group", D),
+
+  // group moderation: moderators act on plain members only; bans hold; nobody raises themselves
+  update("group_members", "ada", "member.mia.public", { status: "banned" }, A),
+  update("group_members", "max", "member.mia.public", { status: "banned" }, A),
+  update("group_members", "max", "member.ada.public", { status: "banned" }, D),
+  update("group_members", "max", "member.ada.public", { role: "member" }, D),
+  update("group_members", "max", "member.mia.public", { role: "moderator" }, D, "DNIED"),
+  update("group_members", "max", "member.max.public", { role: "admin" }, D),
+  remove("group_members", "max", "member.ada.public", D),
+  remove("group_members", "max", "member.mia.public", A),
+  update("group_members", "zed", "member.zed.public_banned", { status: "active" }, D),
+  remove("group_members", "zed", "member.zed.public_banned", D),
+  insert("group_members", "zed", { group_id: "@group.public", user_id: "$zed", status: "active" }, D, "23505"),
+  // the last admin keeps the group (trigger): not while others remain
+  remove("group_members", "ada", "member.ada.public", D, "CNFLT"),
+
+  // events: public-group events by privacy (members see all of their group's), cancelling
+  ...sees("events", "event.friends_in_public_group", { fred: A, mia: A, stan: D, anonymous: D }),
+  update("events", "olga", "event.public", { is_cancelled: true, cancelled_at: "2030-01-01T00:00:00Z" }, A),
+  update("events", "fred", "event.public", { is_cancelled: true, cancelled_at: "2030-01-01T00:00:00Z" }, D),
+
+  // messages across a block: the history stays, nobody sends; group chats are not filtered
+  ...sees("messages", "message.bob_to_olga", { olga: A, bob: A, stan: D }),
+  insert("messages", "bob", { conversation_id: "@conversation.direct_olga_bob", sender_id: "$bob", content: "hi" }, D),
+  insert("messages", "olga", { conversation_id: "@conversation.direct_olga_bob", sender_id: "$olga", content: "hi" }, D),
+  ...sees("messages", "message.bob_in_group", { olga: A, ada: A, fred: D }),
+  insert("messages", "bob", { conversation_id: "@conversation.group_with_bob", sender_id: "$bob", content: "hi all" }, A),
+  // a message needs text or a file; a deleted one stays deleted
+  insert("messages", "mia", { conversation_id: "@conversation.group", sender_id: "$mia", content: " " }, D, "23514"),
+  update("messages", "olga", "message.olga_deleted", { is_deleted: false }, D, "CNFLT"),
+  update("messages", "olga", "message.olga_deleted", { content: "back again" }, D, "CNFLT"),
+
+  // conversation participants leave only through leaveConversation or removal
+  update("conversation_participants", "stan", "participant.stan_group", { left_at: null }, D),
+  update("conversation_participants", "mia", "participant.mia_group", { left_at: "2030-01-01T00:00:00Z" }, D),
+  update("conversation_participants", "stan", "participant.stan_group", { is_muted: true }, A),
+
+  // at most ten media files per post
+  insert("post_media", "olga", { post_id: "@post.ten_media", media_type: "image", media_url: "https://cdn.test/11.jpg" }, D, "INVAL"),
 ];
 
 let db: TestDatabase;
 let world: World;
+let people: Record<Exclude<Actor, "anonymous">, string>;
 let client: pg.Client;
+
+/** Adds max, zed and the rows the audit's rules need (see the top of this file), as the owner. */
+async function extendWorld(ownerUrl: string, world: World): Promise<Record<"max" | "zed", string>> {
+  const owner = new pg.Client({ connectionString: ownerUrl });
+  await owner.connect();
+  const row = world.row;
+  const one = async (text: string, values: unknown[]): Promise<string> =>
+    (await owner.query<{ id: string }>(text + " returning id", values)).rows[0]!.id;
+  try {
+    const { olga, stan, bob, ada, mia } = world.user;
+    const person = async (name: string): Promise<string> => {
+      const id = await one(`insert into app_public.users (email) values ($1)`, [`${name}@world.test`]);
+      row[`profile.${name}`] = await one(
+        `insert into app_public.user_profiles (user_id, username, privacy_level) values ($1, $2, 'public')`,
+        [id, name],
+      );
+      return id;
+    };
+    const max = await person("max");
+    const zed = await person("zed");
+    const member = (group: string, user: string, role: string, status: string) =>
+      one(`insert into app_public.group_members (group_id, user_id, role, status) values ($1, $2, $3, $4)`, [
+        row[group],
+        user,
+        role,
+        status,
+      ]);
+    row["member.max.public"] = await member("group.public", max, "moderator", "active");
+    row["member.max.private"] = await member("group.private", max, "moderator", "active");
+    row["member.zed.public_banned"] = await member("group.public", zed, "member", "banned");
+    row["member.bob.public"] = await member("group.public", bob, "member", "active");
+    row["member.ada.public"] = (
+      await owner.query<{ id: string }>(`select id from app_public.group_members where group_id = $1 and user_id = $2`, [
+        row["group.public"],
+        ada,
+      ])
+    ).rows[0]!.id;
+    row["friendship.ada_mia"] = await one(
+      `insert into app_public.friendships (requester_id, addressee_id, status) values ($1, $2, 'accepted')`,
+      [ada, mia],
+    );
+
+    const post = (author: string, content: string, privacy: string, group: string | null) =>
+      one(`insert into app_public.posts (author_id, content, privacy_level, group_id) values ($1, $2, $3, $4)`, [
+        author,
+        content,
+        privacy,
+        group ? row[group] : null,
+      ]);
+    row["post.bob_public"] = await post(bob, "bob's post", "public", null);
+    row["post.mia_friends_in_public_group"] = await post(mia, "for friends", "friends", "group.public");
+    row["post.mia_private_in_public_group"] = await post(mia, "for me", "private", "group.public");
+    row["post.in_secret_group"] = await post(mia, "secret things", "public", "group.secret");
+    row["post.mia_private_in_private_group"] = await post(mia, "mine", "private", "group.private");
+    row["post.ada_in_private_group"] = await post(ada, "rules of the group", "public", "group.private");
+    row["post.ten_media"] = await post(olga, "an album", "public", null);
+    for (let i = 0; i < 10; i++) {
+      await one(`insert into app_public.post_media (post_id, media_type, media_url, order_index) values ($1, 'image', $2, $3)`, [
+        row["post.ten_media"],
+        `https://cdn.test/${i}.jpg`,
+        i,
+      ]);
+    }
+    row["like.bob_on_stan_post"] = await one(
+      `insert into app_public.likes (user_id, target_type, target_id) values ($1, 'post', $2)`,
+      [bob, row["post.stan_public"]],
+    );
+    row["comment.olga_on_stan"] = await one(
+      `insert into app_public.comments (post_id, author_id, content) values ($1, $2, 'hi stan')`,
+      [row["post.stan_public"], olga],
+    );
+
+    const event = (title: string, privacy: string, by: string, group: string | null) =>
+      one(
+        `insert into app_public.events (title, start_date, privacy_level, created_by, group_id) values ($1, now() + interval '7 days', $2, $3, $4)`,
+        [title, privacy, by, group ? row[group] : null],
+      );
+    row["event.bob_public"] = await event("bob's party", "public", bob, null);
+    row["event.stan_public"] = await event("stan's talk", "public", stan, null);
+    row["event.friends_in_public_group"] = await event("olga's friends meetup", "friends", olga, "group.public");
+    row["attendee.bob_stan_event"] = await one(
+      `insert into app_public.event_attendees (event_id, user_id, status) values ($1, $2, 'going')`,
+      [row["event.stan_public"], bob],
+    );
+
+    // a direct conversation from before olga blocked bob, and a group chat with both
+    row["conversation.direct_olga_bob"] = await one(
+      `insert into app_public.conversations (conversation_type, created_by) values ('direct', $1)`,
+      [olga],
+    );
+    await one(`insert into app_public.conversation_participants (conversation_id, user_id) values ($1, $2)`, [
+      row["conversation.direct_olga_bob"],
+      bob,
+    ]);
+    row["message.bob_to_olga"] = await one(
+      `insert into app_public.messages (conversation_id, sender_id, content) values ($1, $2, 'before the block')`,
+      [row["conversation.direct_olga_bob"], bob],
+    );
+    row["conversation.group_with_bob"] = await one(
+      `insert into app_public.conversations (conversation_type, title, created_by) values ('group', 'Neighbours', $1)`,
+      [ada],
+    );
+    for (const user of [olga, bob]) {
+      await one(`insert into app_public.conversation_participants (conversation_id, user_id) values ($1, $2)`, [
+        row["conversation.group_with_bob"],
+        user,
+      ]);
+    }
+    row["message.bob_in_group"] = await one(
+      `insert into app_public.messages (conversation_id, sender_id, content) values ($1, $2, 'hello neighbours')`,
+      [row["conversation.group_with_bob"], bob],
+    );
+    row["message.olga_deleted"] = await one(
+      `insert into app_public.messages (conversation_id, sender_id, content, is_deleted, deleted_at) values ($1, $2, null, true, now())`,
+      [row["conversation.direct_olga_fred"], olga],
+    );
+    return { max, zed };
+  } finally {
+    await owner.end();
+  }
+}
+
+/** Runs `fn` as the actor (role and claims, as PostGraphile sets them), always rolled back. */
+async function asMatrixActor<T>(actor: Actor, fn: () => Promise<T>): Promise<T> {
+  await client.query("begin");
+  try {
+    if (actor === "anonymous") {
+      await client.query(`select set_config('role', 'anonymous', true)`);
+    } else {
+      await client.query(
+        `select set_config('role', 'authenticated', true), set_config('jwt.claims.user_id', $1, true)`,
+        [people[actor]],
+      );
+    }
+    return await fn();
+  } finally {
+    await client.query("rollback");
+  }
+}
 
 beforeAll(async () => {
   db = await createTestDatabase();
   world = await buildWorld(db.ownerUrl);
+  people = { ...world.user, ...(await extendWorld(db.ownerUrl, world)) };
   client = new pg.Client({ connectionString: db.authUrl });
   await client.connect();
 });
@@ -301,7 +524,7 @@ afterAll(async () => {
 });
 
 function resolveId(ref: string): string {
-  if (ref.startsWith("user.")) return world.user[ref.slice(5) as keyof World["user"]];
+  if (ref.startsWith("user.")) return people[ref.slice(5) as keyof typeof people];
   const id = world.row[ref];
   if (!id) throw new Error(`no fixture row ${ref}`);
   return id;
@@ -309,7 +532,7 @@ function resolveId(ref: string): string {
 
 function resolveValue(value: unknown): unknown {
   if (typeof value !== "string") return value;
-  if (value.startsWith("$")) return world.user[value.slice(1) as keyof World["user"]];
+  if (value.startsWith("$")) return people[value.slice(1) as keyof typeof people];
   if (value.startsWith("@")) return resolveId(value.slice(1));
   return value;
 }
@@ -318,7 +541,7 @@ function resolveValue(value: unknown): unknown {
 async function run(c: Case): Promise<{ rows: number } | { error: string }> {
   const table = `app_public.${c.table}`;
   try {
-    return await asActor(client, world, c.actor, async () => {
+    return await asMatrixActor(c.actor, async () => {
       if (c.op === "select") {
         const { rows } = await client.query<{ n: number }>(`select count(*)::int as n from ${table} where id = $1`, [
           resolveId(c.target!),
@@ -388,4 +611,20 @@ it("covers every table of app_public, with every operation an API role is grante
   const covered = new Set(MATRIX.map((c) => `${c.table}.${c.op}`));
   const missing = [...new Set(rows.map((r) => `${r.table}.${r.privilege}`))].filter((k) => !covered.has(k));
   expect(missing).toEqual([]);
+});
+
+it("makes whoever creates a group (as themselves) its active admin", async () => {
+  const membership = await asMatrixActor("stan", async () => {
+    const { rows } = await client.query<{ id: string }>(
+      `insert into app_public.groups (name, created_by) values ('Stan''s club', $1) returning id`,
+      [people.stan],
+    );
+    return (
+      await client.query<{ role: string; status: string }>(
+        `select role, status from app_public.group_members where group_id = $1 and user_id = $2`,
+        [rows[0]!.id, people.stan],
+      )
+    ).rows;
+  });
+  expect(membership).toEqual([{ role: "admin", status: "active" }]);
 });
