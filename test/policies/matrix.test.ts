@@ -358,6 +358,10 @@ const MATRIX: Case[] = [
   update("messages", "olga", "message.olga_deleted", { is_deleted: false }, D, "CNFLT"),
   update("messages", "olga", "message.olga_deleted", { content: "back again" }, D, "CNFLT"),
 
+  // comments and likes follow their post's privacy too, not only its existence
+  ...sees("comments", "comment.fred_on_friends_post", { olga: A, fred: A, stan: D, anonymous: D }),
+  ...sees("likes", "like.fred_friends_post", { olga: A, fred: A, stan: D, anonymous: D }),
+
   // conversation participants leave only through leaveConversation or removal
   update("conversation_participants", "stan", "participant.stan_group", { left_at: null }, D),
   update("conversation_participants", "mia", "participant.mia_group", { left_at: "2030-01-01T00:00:00Z" }, D),
@@ -437,6 +441,14 @@ async function extendWorld(ownerUrl: string, world: World): Promise<Record<"max"
     row["like.bob_on_stan_post"] = await one(
       `insert into app_public.likes (user_id, target_type, target_id) values ($1, 'post', $2)`,
       [bob, row["post.stan_public"]],
+    );
+    row["comment.fred_on_friends_post"] = await one(
+      `insert into app_public.comments (post_id, author_id, content) values ($1, $2, 'for friends')`,
+      [row["post.friends"], world.user.fred],
+    );
+    row["like.fred_friends_post"] = await one(
+      `insert into app_public.likes (user_id, target_type, target_id) values ($1, 'post', $2)`,
+      [world.user.fred, row["post.friends"]],
     );
     row["comment.olga_on_stan"] = await one(
       `insert into app_public.comments (post_id, author_id, content) values ($1, $2, 'hi stan')`,
