@@ -301,9 +301,24 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
           : pg4!.url.replace(/\/graphql$/, "");
 
     const measureCase = async (c: Case): Promise<CaseResult> => {
+      const skipped = skipReason(pools, c.draw);
+      if (skipped) {
+        say(`${c.id.padEnd(22)} skipped: ${skipped}`);
+        return {
+          id: c.id,
+          title: c.scenario.title,
+          kind: c.scenario.kind,
+          skipped,
+          measurements: [],
+          ratioToRaw: {},
+          ratioToPg4: {},
+        };
+      }
       const targets: Target[] = ["graphql", "raw"];
-      if (pg4 && c.scenario.kind === "read" && c.scenario.name in PG4_SCENARIOS)
+      const pg4Ready = c.draw !== "deepFeed" || pg4Page50.size > 0;
+      if (pg4 && pg4Ready && c.scenario.kind === "read" && c.scenario.name in PG4_SCENARIOS) {
         targets.push("pg4");
+      }
       const top = Math.max(...options.concurrency);
       for (const target of targets) {
         // warm-up (and a check that the answers are not errors)
@@ -411,7 +426,6 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       NODE_ENV: "development",
       GRAPHQL_EXPLAIN: "true",
       DEBUG: "@dataplan/pg:PgExecutor:explain",
-      LOG_LEVEL: "warn",
     }).catch((error: unknown) => {
       throw new Error(`the explain API did not start: ${String(error)}`);
     });

@@ -164,6 +164,15 @@ export function seedSteps(c: Counts): Step[] {
       params: [c.users],
     },
     {
+      // a block ends everything else between two people (as the friendships trigger does)
+      label: "blocks",
+      sql: `delete from app_public.friendships f
+              using app_public.friendships b
+             where b.status = 'blocked' and f.status <> 'blocked'
+               and least(f.requester_id, f.addressee_id) = least(b.requester_id, b.addressee_id)
+               and greatest(f.requester_id, f.addressee_id) = greatest(b.requester_id, b.addressee_id)`,
+    },
+    {
       label: "follows",
       table: "followers",
       rows: c.follows,
@@ -175,6 +184,14 @@ export function seedSteps(c: Counts): Step[] {
              where a <> b
             on conflict do nothing`,
       params: [c.users],
+    },
+    {
+      label: "blocked follows",
+      sql: `delete from app_public.followers f
+              using app_public.friendships b
+             where b.status = 'blocked'
+               and ((f.follower_id = b.requester_id and f.following_id = b.addressee_id)
+                 or (f.follower_id = b.addressee_id and f.following_id = b.requester_id))`,
     },
     {
       label: "groups",
