@@ -81,6 +81,8 @@ grant execute on function app_public.upcoming_events() to anonymous, authenticat
 grant execute on function app_public.unread_notification_count() to anonymous, authenticated;
 grant execute on function app_public.search_users(text) to anonymous, authenticated;
 grant execute on function app_public.search_posts(text) to anonymous, authenticated;
+-- search_posts reads its candidates' ids with app_hidden.search_post_candidates (no rows, ids only).
+grant execute on function app_hidden.search_post_candidates(tsquery) to anonymous, authenticated;
 grant execute on function app_public.search_groups(text) to anonymous, authenticated;
 grant execute on function app_public.user_cards_friendship_status(app_public.user_cards) to anonymous, authenticated;
 grant execute on function app_public.user_cards_friends(app_public.user_cards) to anonymous, authenticated;

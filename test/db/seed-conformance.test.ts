@@ -311,6 +311,20 @@ describe("the migrated schema", () => {
     expect(undocumented).toEqual([]);
   });
 
+  it("documents every column of the API's tables but the obvious id and timestamps", async () => {
+    const undocumented = await q<{ column: string }>(
+      `select c.relname || '.' || a.attname as column
+         from pg_attribute a
+         join pg_class c on c.oid = a.attrelid
+         join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = 'app_public' and c.relkind = 'r' and a.attnum > 0 and not a.attisdropped
+          and a.attname not in ('id', 'created_at', 'updated_at')
+          and col_description(c.oid, a.attnum) is null
+        order by 1`,
+    );
+    expect(undocumented).toEqual([]);
+  });
+
   it("keeps updated_at current on every table that has one, and created_at unchangeable", async () => {
     const tables = await q<{ table: string; has_trigger: boolean }>(
       `select c.relname as table,
