@@ -65,14 +65,14 @@ describe("the worker", () => {
         c.query(`select graphile_worker.add_job('slow_job', '{}'::json)`),
       );
       await started;
-      let stopped = false;
-      const stopping = second.stop().then(() => (stopped = true));
-      // stop() waits for the running job: it has not resolved while the job is still running
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(stopped).toBe(false);
+      // stop() resolves only once the running job has finished: the job is let go only when
+      // the pool has begun shutting down, and must be done by the time stop() resolves
+      const shuttingDown = once(second.runner.events, "pool:gracefulShutdown");
+      const stopping = second.stop().then(() => finished);
+      await shuttingDown;
+      expect(finished).toBe(false);
       release();
-      await stopping;
-      expect(finished).toBe(true);
+      expect(await stopping).toBe(true);
       const { rows } = await withClient(other.ownerUrl, (c) =>
         c.query(`select task_identifier, attempts, last_error from graphile_worker.jobs`),
       );
