@@ -7,10 +7,18 @@
  *
  * Visibility (privacy, blocks, soft deletion, groups) is row-level security's (policies/
  * posts.sql): these fields only choose and order.
+ *
+ * The home feed pages forward through `app_hidden.feed_page_ids`: the next page's ids, found by
+ * reading each source (you, each friend, each followed person, each group) newest first from
+ * its own index. Filtering the whole posts index by "is this author one of mine" instead reads
+ * every recent post of everyone until a page is full — tens of thousands of rows for someone
+ * who follows few people.
  */
+import { TYPES } from "postgraphile/@dataplan/pg";
+import { access, lambda } from "postgraphile/grafast";
 import { extendSchema } from "postgraphile/utils";
 
-import { KEYSET_ARGS, KEYSET_SCOPE, keysetConnection } from "./lib/keyset.ts";
+import { KEYSET_ARGS, KEYSET_SCOPE, keysetConnection, keysetPosition } from "./lib/keyset.ts";
 
 export const FeedPlugin = extendSchema((build) => {
   const { sql } = build;
@@ -41,6 +49,31 @@ export const FeedPlugin = extendSchema((build) => {
               const $posts = posts.find();
               const alias = $posts.alias;
               $posts.where(sql`${alias}.deleted_at is null`);
+              // Forward pages: only the posts feed_page_ids names (it reads as much as a page
+              // needs, from each source's index). Backward pages keep the plain filter below.
+              const $page = lambda(
+                [
+                  fieldArgs.getRaw("first"),
+                  fieldArgs.getRaw("last"),
+                  fieldArgs.getRaw("before"),
+                  keysetPosition(fieldArgs.getRaw("after")),
+                ] as const,
+                ([first, last, before, after]) =>
+                  last != null || before != null || after === undefined
+                    ? null
+                    : {
+                        createdAt: after?.createdAt ?? null,
+                        id: after?.id ?? null,
+                        // the page and one more (hasNextPage); the largest page when unsaid
+                        n: (typeof first === "number" ? first : 100) + 1,
+                      },
+              );
+              const n = $posts.placeholder(access($page, "n"), TYPES.int);
+              $posts.where(sql`(${n} is null or ${alias}.id = any (array(
+                select app_hidden.feed_page_ids(
+                  ${$posts.placeholder(access($page, "createdAt"), TYPES.timestamptz)},
+                  ${$posts.placeholder(access($page, "id"), TYPES.uuid)},
+                  ${n}))))`);
               $posts.where(sql`(
                 ${alias}.author_id = app_public.current_user_id()
                 or ${alias}.author_id in (select app_hidden.friend_ids())

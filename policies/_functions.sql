@@ -104,6 +104,9 @@ grant execute on function app_public.events_viewer_rsvp(app_public.events) to an
 grant execute on function app_public.events_viewer_waitlist_position(app_public.events) to anonymous, authenticated;
 grant execute on function app_public.events_going_count(app_public.events) to anonymous, authenticated;
 
+-- homeFeed's pages (plugins/feed.ts): ids only, read under the caller's own row-level security.
+grant execute on function app_hidden.feed_page_ids(timestamptz, uuid, int) to anonymous, authenticated;
+
 -- Trending posts (the scores are precomputed; which posts you see is posts' row-level security).
 grant execute on function app_hidden.trending_scores() to anonymous, authenticated;
 grant execute on function app_public.trending_posts() to anonymous, authenticated;

@@ -4,7 +4,7 @@
  * plugins whose lists must not be re-ordered by clients (feeds, comments, messages).
  */
 import type { PgSelectStep } from "postgraphile/@dataplan/pg";
-import { connection, type FieldArgs } from "postgraphile/grafast";
+import { connection, lambda, type FieldArgs, type Step } from "postgraphile/grafast";
 
 /** The pagination arguments of a keyset connection field, for its SDL. */
 export const KEYSET_ARGS = /* GraphQL */ `
@@ -39,4 +39,25 @@ export function keysetConnection(
   $connection.setAfter(fieldArgs.getRaw("after"));
   $connection.setBefore(fieldArgs.getRaw("before"));
   return $connection;
+}
+
+/**
+ * Where a keyset cursor points: `{ createdAt, id }` of the row it names, null for no cursor,
+ * undefined for one that is not ours (the connection itself then refuses it). A cursor is
+ * base64 JSON `[order digest, created_at, id]` (@dataplan/pg's PgCursorStep).
+ */
+export function keysetPosition($cursor: Step) {
+  return lambda($cursor, (cursor: unknown) => {
+    if (cursor == null) return null;
+    try {
+      const tuple: unknown = JSON.parse(Buffer.from(String(cursor), "base64").toString("utf8"));
+      if (Array.isArray(tuple) && tuple.length === 3) {
+        const [, createdAt, id] = tuple as unknown[];
+        if (typeof createdAt === "string" && typeof id === "string") return { createdAt, id };
+      }
+    } catch {
+      // not JSON: fall through
+    }
+    return undefined;
+  });
 }

@@ -191,6 +191,31 @@ describe("homeFeed", () => {
     ]);
   });
 
+  it("pages backward (last, before) to the same posts as forward", async () => {
+    const whole = await wholeFeed(vic, 100);
+    const BACK = `query ($before: Cursor) { homeFeed(last: 3, before: $before) { nodes { id } pageInfo { hasPreviousPage startCursor } } }`;
+    type Back = {
+      nodes: { id: string }[];
+      pageInfo: { hasPreviousPage: boolean; startCursor: string };
+    };
+    const oldest = ok<{ homeFeed: Back }>(await api.as(vic)(BACK, { before: null })).homeFeed;
+    expect(names(oldest.nodes.map((n) => n.id))).toEqual(whole.slice(-3));
+    const before = ok<{ homeFeed: Back }>(
+      await api.as(vic)(BACK, { before: oldest.pageInfo.startCursor }),
+    ).homeFeed;
+    expect(names(before.nodes.map((n) => n.id))).toEqual(whole.slice(-6, -3));
+  });
+
+  it("gives the default page when no page size is asked, and refuses a cursor that is not ours", async () => {
+    const whole = await wholeFeed(vic, 100);
+    const page = ok<{ homeFeed: Page }>(
+      await api.as(vic)(`{ homeFeed { nodes { id } pageInfo { hasNextPage endCursor } } }`),
+    ).homeFeed;
+    expect(names(page.nodes.map((n) => n.id))).toEqual(whole.slice(0, 20));
+    const bad = await api.as(vic)(FEED, { after: "bm90IGEgY3Vyc29y", n: 2 });
+    expect(bad.errors?.length).toBeGreaterThan(0);
+  });
+
   it("is empty when signed out", async () => {
     expect(await wholeFeed(null, 20)).toEqual([]);
   });

@@ -153,6 +153,13 @@ describe.each(Object.keys(CONNECTIONS))("%s", (name) => {
   });
 });
 
+it("reads homeFeed's forward pages through each source's index (feed_page_ids), not by filtering every post", async () => {
+  for (const after of [null, (await page("Query.homeFeed", null)).page.pageInfo.endCursor]) {
+    const { sql } = await page("Query.homeFeed", after);
+    expect(sql.filter((q) => q.includes("app_hidden.feed_page_ids("))).toHaveLength(1);
+  }
+});
+
 it("keeps created_at never null on the paginated tables (checks, not NOT NULL: the design's nullability stays)", async () => {
   const rows = await api.sql<{ table: string; nullable: string; check: string }>(
     `select c.table_name as table, c.is_nullable as nullable,
