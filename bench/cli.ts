@@ -20,6 +20,7 @@ import { databaseNameOf, userOf, withUrlParts } from "../src/db/urls.ts";
 import { createLogger } from "../src/log.ts";
 import { PROJECT_ROOT } from "../src/paths.ts";
 import { writeReport } from "./report.ts";
+import { stopAllChildren } from "./harness/processes.ts";
 import { runBenchmark } from "./run.ts";
 import { seedDatabase } from "./seed/seed.ts";
 
@@ -65,6 +66,15 @@ if (config.isProduction) fail("refuses to run with NODE_ENV=production");
 const log = createLogger({ level: "warn", json: false });
 const say = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 const db = await connectDatabase(config, log);
+// Ctrl-C: stop what the run started (servers, the embedded database), then leave
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping`);
+    void stopAllChildren()
+      .then(() => db.close())
+      .finally(() => process.exit(130));
+  });
+}
 try {
   let ownerUrl: string;
   if (values["database-url"]) {

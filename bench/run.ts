@@ -248,11 +248,21 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       viewers: options.viewers,
       deepFeedUsers: options.deepFeedUsers,
     });
+    // PG4 pages its feed by row number: the cursor after item 980 is ["natural", 980] (checked
+    // against paging 49 times for the first user)
     const pg4Page50 = new Map<string, Record<string, unknown>>();
     if (pg4) {
-      for (const d of pools.deepFeed.slice(0, 10)) {
-        pg4Page50.set(d.userId, await pg4FeedPage50Variables(pg4, signPg4(d.userId)));
+      const after = Buffer.from(JSON.stringify(["natural", 980])).toString("base64");
+      const first = pools.deepFeed[0];
+      if (first) {
+        const paged = await pg4FeedPage50Variables(pg4, signPg4(first.userId));
+        if (paged.after !== after) {
+          throw new Error(
+            `PostGraphile 4's cursor is not what we expect: ${JSON.stringify(paged)}`,
+          );
+        }
       }
+      for (const d of pools.deepFeed) pg4Page50.set(d.userId, { after });
     }
 
     const requestFor = (target: Target, c: Case): (() => HttpRequest) => {

@@ -63,18 +63,13 @@ const FEED_QUERY = /* GraphQL */ `
   }
 `;
 
-/** The home feed's filter, as plugins/feed.ts writes it. */
+/** The home feed, as plugins/feed.ts reads it: the page's ids from each source's index. */
 const FEED_SQL = `
   with page as (
     select p.id, p.content, p.created_at, p.likes_count, p.comments_count, p.author_id
       from app_public.posts p
-     where p.deleted_at is null
-       and (p.author_id = app_public.current_user_id()
-            or p.author_id in (select app_hidden.friend_ids())
-            or p.author_id in (select f.following_id from app_public.followers f
-                                where f.follower_id = app_public.current_user_id())
-            or p.group_id in (select app_hidden.active_group_ids()))
-       and ($1::timestamptz is null or (p.created_at, p.id) < ($1::timestamptz, $2::uuid))
+     where p.id = any (array(select app_hidden.feed_page_ids($1::timestamptz, $2::uuid, 21)))
+       and p.deleted_at is null
      order by p.created_at desc, p.id desc
      limit 21)
   select json_build_object(

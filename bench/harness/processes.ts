@@ -19,6 +19,14 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/** Every child running now, so an interrupted benchmark can stop them all. */
+const running = new Set<Child>();
+
+/** Stops every child this process started and has not stopped yet. */
+export async function stopAllChildren(): Promise<void> {
+  await Promise.all([...running].map((c) => c.stop()));
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -97,7 +105,17 @@ export async function startChild(
   child.stdout?.resume();
   child.stderr?.resume();
   if (child.pid === undefined) throw new Error(`${name} has no process id`);
-  return { name, pid: child.pid, ready: match, stop };
+  const handle: Child = {
+    name,
+    pid: child.pid,
+    ready: match,
+    stop: async () => {
+      running.delete(handle);
+      await stop();
+    },
+  };
+  running.add(handle);
+  return handle;
 }
 
 /** The environment our service needs to run against the benchmark database. */
