@@ -15,8 +15,12 @@ const END = "<!-- results:end -->";
 const fmt = (n: number | undefined): string => (n === undefined ? "–" : String(n));
 
 function cell(c: CaseResult, target: Target, connections: number): string {
+  const failed = c.failures[target];
+  if (failed) return `failed: ${failed.slice(0, 60)}`;
   const m = c.measurements.find((x) => x.target === target && x.connections === connections);
-  return m ? `${m.rps} (${m.p50}/${m.p95}/${m.p99})${m.errors ? " ⚠" : ""}` : "–";
+  if (!m) return "–";
+  if (m.rps === 0) return "none completed";
+  return `${m.rps} (${m.p50}/${m.p95}/${m.p99})${m.errors ? ` ⚠ ${m.errors} errors` : ""}`;
 }
 
 /** The Markdown tables of one result. */
@@ -63,7 +67,7 @@ export function markdown(r: BenchResult): string {
   lines.push(`| --- | --- | ${conc.map(() => "---:").join(" | ")} |`);
   for (const c of r.cases) {
     for (const t of targets) {
-      if (!c.measurements.some((m) => m.target === t)) continue;
+      if (!c.measurements.some((m) => m.target === t) && !c.failures[t]) continue;
       lines.push(`| ${c.id} | ${t} | ${conc.map((x) => cell(c, t, x)).join(" | ")} |`);
     }
   }
@@ -107,7 +111,7 @@ export function markdown(r: BenchResult): string {
   }
   if (r.explain.length > 0) {
     lines.push(
-      "**SQL per request** (statements at the scenario's page sizes / at a quarter of them; execution time of the plans)",
+      "**SQL per request** (statements at the scenario's page sizes / at a quarter of them; execution time of the plans, one warm request each)",
     );
     lines.push("");
     lines.push("| scenario | statements | N+1? | GraphQL SQL ms | raw SQL ms |");

@@ -61,6 +61,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     histogram.record(responseTime);
   });
   const result = await instance;
+  // a request still running when the time is up is not counted by autocannon: when none
+  // completed at all, every one took longer than the run (a server stuck or timing out)
+  if (result.requests.total === 0) {
+    errors += options.connections;
+    firstError ??= `no request completed within ${options.seconds} s`;
+  }
   return {
     connections: options.connections,
     seconds: options.seconds,
