@@ -362,6 +362,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
           url: baseUrl(target),
           connections: top,
           seconds: Math.min(1, options.seconds),
+          amount: top * 2,
           next: requestFor(target, c),
         });
         if (warm.errors === 0) continue;

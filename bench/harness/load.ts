@@ -18,7 +18,9 @@ export interface LoadOptions {
   /** Base URL, e.g. http://127.0.0.1:3000 */
   url: string;
   connections: number;
+  /** How long to send requests; or, with `amount`, how many to send (however long they take). */
   seconds: number;
+  amount?: number;
   next: () => HttpRequest;
 }
 
@@ -41,7 +43,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const instance = autocannon({
     url: options.url,
     connections: options.connections,
-    duration: options.seconds,
+    ...(options.amount ? { amount: options.amount } : { duration: options.seconds }),
     pipelining: 1,
     timeout: 30,
     requests: [
@@ -63,7 +65,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const result = await instance;
   // a request still running when the time is up is not counted by autocannon: when none
   // completed at all, every one took longer than the run (a server stuck or timing out)
-  if (result.requests.total === 0) {
+  if (result.requests.total === 0 && !options.amount) {
     errors += options.connections;
     firstError ??= `no request completed within ${options.seconds} s`;
   }
