@@ -41,7 +41,7 @@ export async function freePort(): Promise<number> {
 function exited(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
+    const timer = setTimeout(() => resolve(false), ms).unref();
     child.once("exit", () => {
       clearTimeout(timer);
       resolve(true);

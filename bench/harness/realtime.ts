@@ -149,7 +149,7 @@ export async function measureRealtime(o: RealtimeOptions): Promise<RealtimeResul
         ),
         o.concurrency,
       );
-      await Promise.race([everyoneLive, new Promise((r) => setTimeout(r, 200))]);
+      await Promise.race([everyoneLive, new Promise((r) => setTimeout(r, 200).unref())]);
     }
     const setupSeconds = (performance.now() - setupStarted) / 1000;
 
@@ -165,7 +165,8 @@ export async function measureRealtime(o: RealtimeOptions): Promise<RealtimeResul
       }),
       o.concurrency,
     );
-    await Promise.race([done, new Promise((r) => setTimeout(r, 30_000))]);
+    // at most 30 s more (the timer must not keep the process alive once all arrived)
+    await Promise.race([done, new Promise((r) => setTimeout(r, 30_000).unref())]);
     if (failure !== null) throw new Error(`a subscription failed: ${JSON.stringify(failure)}`);
     return {
       subscribers: groups.length * o.membersPerChat,
