@@ -23,7 +23,8 @@ export interface TestWorker extends Worker {
   message(to: string, index: number): Promise<MailMessage>;
   /**
    * Call before queueing: returns a function that resolves when the job with that id has
-   * finished (successfully or not), so fast jobs are not missed.
+   * finished (successfully or not) and its outcome is in the database (so fast jobs are not
+   * missed, and the job's row can be read right away).
    */
   listen(): (jobId: string) => Promise<{ job: Job; error?: unknown }>;
   /**
@@ -90,6 +91,25 @@ export async function startTestWorker(
       );
       return rows.map((r) => r.id);
     });
+  /**
+   * graphile-worker announces the end of a job ("job:complete") before its (batched) write of
+   * the outcome reaches the database, and no event follows that write: this looks until the
+   * job's row is gone (done) or unlocked (failed, waiting for a retry or given up), every 10 ms
+   * for at most 5 s.
+   */
+  const settled = async (jobId: string): Promise<void> => {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const { rows } = await worker.workerUtils.withPgClient((client) =>
+        client.query(`select 1 from graphile_worker.jobs where id = $1 and locked_by is not null`, [
+          jobId,
+        ]),
+      );
+      if (rows.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`job ${jobId}: outcome not written within 5 s`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
   return Object.assign(worker, {
     log,
     outboxDir,
@@ -110,12 +130,15 @@ export async function startTestWorker(
         seen.set(job.id, result);
         waiting.get(job.id)?.(result);
       });
-      return (jobId: string) =>
-        new Promise<{ job: Job; error?: unknown }>((resolve) => {
+      return async (jobId: string) => {
+        const result = await new Promise<{ job: Job; error?: unknown }>((resolve) => {
           const done = seen.get(jobId);
           if (done) resolve(done);
           else waiting.set(jobId, resolve);
         });
+        await settled(jobId);
+        return result;
+      };
     },
     async idle(tasks?: readonly string[]) {
       for (;;) {
