@@ -274,6 +274,27 @@ describe("search", () => {
     expect(names(phrase.searchPosts.nodes.map((n) => n.id))).toEqual(["fay.public"]);
   });
 
+  it("finds by words exactly the posts each viewer may read — the match runs outside row-level security, the reading does not", async () => {
+    type Nodes = { nodes: { id: string; content: string }[] };
+    for (const who of [vic, fay, ed, null]) {
+      const readable = ok<{ posts: Nodes }>(
+        await api.as(who)(`{ posts(first: 100) { nodes { id content } } }`),
+      ).posts.nodes.filter((p) => p.content.includes("hello"));
+      const found = ok<{ searchPosts: Nodes }>(
+        await api.as(who)(`{ searchPosts(query: "hello", first: 100) { nodes { id content } } }`),
+      ).searchPosts.nodes;
+      expect(names(found.map((p) => p.id)).sort()).toEqual(names(readable.map((p) => p.id)).sort());
+    }
+    // and what that excludes, spelled out for a stranger: nothing private, friends-only or deleted
+    const anonymous = ok<{ searchPosts: Nodes }>(
+      await api.as(null)(`{ searchPosts(query: "hello", first: 100) { nodes { id content } } }`),
+    ).searchPosts.nodes;
+    expect(
+      names(anonymous.map((p) => p.id)).filter((n) => /private|friends|deleted/.test(n)),
+    ).toEqual([]);
+    expect(anonymous.length).toBeGreaterThan(0);
+  });
+
   it("finds groups by name or description; secret ones only for members", async () => {
     const SEARCH = `{ searchGroups(query: "gardening") { nodes { name } } }`;
     expect(
