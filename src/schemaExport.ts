@@ -51,7 +51,13 @@ async function main(): Promise<void> {
   try {
     const db = await connectDatabase(config, log);
     try {
-      await migrateDatabase({ ownerUrl: db.ownerUrl, authenticator: db.authenticator, log });
+      // with migrations/current.sql, like the tests' database: the schema under review
+      await migrateDatabase({
+        ownerUrl: db.ownerUrl,
+        authenticator: db.authenticator,
+        log,
+        current: true,
+      });
       await writeFile(SCHEMA_GRAPHQL_PATH, await buildSchemaSdl(db.authUrl, log));
       log.info("schema exported", { path: SCHEMA_GRAPHQL_PATH });
     } finally {

@@ -85,6 +85,8 @@ export default async function globalSetup(): Promise<void> {
       }),
       authenticator: cluster.authenticator,
       log,
+      // the migration being written, if any, is tested before it is committed
+      current: true,
     });
   } catch (error) {
     await admin.end();

@@ -29,6 +29,12 @@ export interface MigrateOptions {
   log: Logger;
   /** Re-apply policies/*.sql afterwards (default true; false before the first migration exists). */
   policies?: boolean;
+  /**
+   * Also run `migrations/current.sql`, the migration being written, after the committed ones
+   * (as `npm run db:watch` does): the tests and `schema:export` see work in progress before
+   * `npm run db:commit`. It must be idempotent, as graphile-migrate requires. Default false.
+   */
+  current?: boolean;
 }
 
 export async function migrateDatabase({
@@ -36,6 +42,7 @@ export async function migrateDatabase({
   authenticator,
   log,
   policies = true,
+  current = false,
 }: MigrateOptions): Promise<void> {
   const started = Date.now();
   const client = new pg.Client({ connectionString: ownerUrl });
@@ -51,6 +58,7 @@ export async function migrateDatabase({
       } finally {
         releaseMigratePools();
       }
+      if (current) await runCurrentMigration(client);
       const files = policies ? await applyPolicies(client) : 0;
       log.info("database migrated", { policyFiles: files, ms: Date.now() - started });
     } finally {
@@ -59,6 +67,25 @@ export async function migrateDatabase({
   } finally {
     await client.end();
   }
+}
+
+/** Runs `migrations/current.sql` in one transaction, unless it holds nothing but comments. */
+export async function runCurrentMigration(
+  client: pg.ClientBase,
+  dir: string = MIGRATIONS_DIR,
+): Promise<boolean> {
+  const sql = await readFile(path.join(dir, "current.sql"), "utf8").catch(() => "");
+  const body = sql.replace(/--.*$/gm, "").trim();
+  if (body === "") return false;
+  await client.query("begin");
+  try {
+    await client.query(sql);
+    await client.query("commit");
+  } catch (error) {
+    await client.query("rollback");
+    throw new Error(`migrations/current.sql: ${(error as Error).message}`, { cause: error });
+  }
+  return true;
 }
 
 /** graphile-worker keeps its queue in the `graphile_worker` schema; our triggers call into it. */
