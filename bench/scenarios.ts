@@ -66,7 +66,9 @@ const FEED_QUERY = /* GraphQL */ `
 /** The home feed, as plugins/feed.ts reads it: the page's ids from each source's index. */
 const FEED_SQL = `
   with page as (
-    select p.id, p.content, p.created_at, p.likes_count, p.comments_count, p.author_id
+    select p.id, p.content, p.created_at, p.author_id,
+           app_public.posts_likes_count(p) as likes_count,
+           app_public.posts_comments_count(p) as comments_count
       from app_public.posts p
      where p.id = any (array(select app_hidden.feed_page_ids($1::timestamptz, $2::uuid, 21)))
        and p.deleted_at is null
@@ -151,17 +153,17 @@ export const SCENARIOS: Scenario[] = [
     raw: {
       sql: `
         select json_build_object(
-          'id', p.id, 'content', p.content, 'likesCount', p.likes_count,
+          'id', p.id, 'content', p.content, 'likesCount', app_public.posts_likes_count(p),
           'viewerHasLiked', ${LIKED("post", "p.id")},
           'author', ${cardOf("p.author_id")},
           'comments', coalesce((
             select json_agg(json_build_object(
-                     'id', c.id, 'content', c.content, 'likesCount', c.likes_count,
+                     'id', c.id, 'content', c.content, 'likesCount', app_public.comments_likes_count(c),
                      'viewerHasLiked', ${LIKED("comment", "c.id")},
                      'author', ${cardOf("c.author_id")},
                      'replies', coalesce((
                        select json_agg(json_build_object(
-                                'id', r.id, 'content', r.content, 'likesCount', r.likes_count,
+                                'id', r.id, 'content', r.content, 'likesCount', app_public.comments_likes_count(r),
                                 'viewerHasLiked', ${LIKED("comment", "r.id")},
                                 'author', ${cardOf("r.author_id")}) order by r.created_at, r.id)
                          from (select * from app_public.comments r where r.parent_comment_id = c.id
@@ -313,7 +315,7 @@ export const SCENARIOS: Scenario[] = [
                                         where f.follower_id = app_public.current_user_id() and f.following_id = u.id),
           'posts', coalesce((
             select json_agg(json_build_object('id', p.id, 'content', p.content, 'createdAt', p.created_at,
-                                              'likesCount', p.likes_count, 'commentsCount', p.comments_count)
+                                              'likesCount', app_public.posts_likes_count(p), 'commentsCount', app_public.posts_comments_count(p))
                             order by p.created_at desc, p.id desc)
               from (select * from app_public.posts p where p.author_id = u.id and p.deleted_at is null
                      order by p.created_at desc, p.id desc limit 20) p), '[]')) as data
@@ -407,10 +409,10 @@ export const SCENARIOS: Scenario[] = [
     raw: {
       // two transactions, as the two mutations are
       sql: [
-        `select json_build_object('id', p.id, 'likesCount', p.likes_count,
+        `select json_build_object('id', p.id, 'likesCount', app_public.posts_likes_count(p),
                                   'viewerHasLiked', ${LIKED("post", "p.id")}) as data
            from app_public.like_post($1) p`,
-        `select json_build_object('id', p.id, 'likesCount', p.likes_count,
+        `select json_build_object('id', p.id, 'likesCount', app_public.posts_likes_count(p),
                                   'viewerHasLiked', ${LIKED("post", "p.id")}) as data
            from app_public.unlike_post($1) p`,
       ],

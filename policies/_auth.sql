@@ -14,3 +14,6 @@ grant execute on function app_hidden.logout_everywhere(inet, text) to anonymous,
 grant execute on function app_hidden.change_password(text, text, int, inet, text) to anonymous, authenticated;
 grant execute on function app_hidden.request_email_verification() to anonymous, authenticated;
 grant execute on function app_public.current_person() to anonymous, authenticated;
+
+-- Which sessions are live: the API asks once per session it has not seen (src/auth/sessions.ts).
+grant execute on function app_hidden.live_sessions(uuid[]) to authenticated;

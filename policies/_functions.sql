@@ -115,3 +115,21 @@ grant execute on function app_public.trending_posts() to anonymous, authenticate
 -- subscriptions make when they start and for every event.
 grant execute on function app_hidden.send_typing(uuid) to anonymous, authenticated;
 grant execute on function app_hidden.is_active_participant(uuid) to anonymous, authenticated;
+
+-- Counts that agree with the lists the same viewer may read (0010): the API's count
+-- fields, and the helpers they subtract hidden rows with.
+grant execute on function app_hidden.can_see_friends(uuid) to anonymous, authenticated;
+grant execute on function app_hidden.blocked_like_count(text, uuid) to anonymous, authenticated;
+grant execute on function app_hidden.blocked_comment_count(uuid) to anonymous, authenticated;
+grant execute on function app_hidden.blocked_reply_count(uuid) to anonymous, authenticated;
+grant execute on function app_hidden.blocked_member_count(uuid) to anonymous, authenticated;
+grant execute on function app_hidden.blocked_going_count(uuid) to anonymous, authenticated;
+grant execute on function app_hidden.public_liker_count(uuid) to anonymous, authenticated;
+grant execute on function app_public.posts_likes_count(app_public.posts) to anonymous, authenticated;
+grant execute on function app_public.posts_comments_count(app_public.posts) to anonymous, authenticated;
+grant execute on function app_public.posts_shares_count(app_public.posts) to anonymous, authenticated;
+grant execute on function app_public.comments_likes_count(app_public.comments) to anonymous, authenticated;
+grant execute on function app_public.comments_replies_count(app_public.comments) to anonymous, authenticated;
+grant execute on function app_public.groups_member_count(app_public.groups) to anonymous, authenticated;
+grant execute on function app_public.groups_post_count(app_public.groups) to anonymous, authenticated;
+grant execute on function app_public.events_current_attendees(app_public.events) to anonymous, authenticated;

@@ -1,8 +1,13 @@
 -- Who may read and change app_public.friendships: only the two people involved. A block is
 -- seen only by the blocker (the blocked person is not told). You create requests (or blocks)
 -- only as the requester; only the addressee accepts; either party may end a request or a
--- friendship, but only the blocker lifts a block. A request to someone who already asked you
--- accepts theirs (trigger in the migration).
+-- friendship, but only the blocker lifts a block. Changes to one pair's rows are serialised
+-- (trigger _100_lock_pair, and sendFriendRequest takes the same lock before it looks), so two
+-- people asking each other at once end as friends. sendFriendRequest to someone who already
+-- asked you accepts their request; the generated createFriendship (status `pending`) is then
+-- refused with CONFLICT ("accept with acceptFriendRequest"), never turned into an `accepted` row
+-- that insert_as_requester (pending or blocked only) would reject (trigger
+-- _200_accept_reverse_request, migrations/current.sql "hardening" section).
 select app_private.drop_policies('app_public.friendships');
 alter table app_public.friendships enable row level security;
 

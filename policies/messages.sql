@@ -2,7 +2,10 @@
 -- messages; someone who left sees those sent before they left. Only current participants send,
 -- as themselves, and never into a direct conversation across a block. You edit and
 -- soft-delete (is_deleted) only your own messages; nobody hard-deletes, and a deleted message
--- stays deleted with its content cleared (trigger _150_keep_deleted, migration 0006).
+-- stays deleted with its content cleared (trigger _150_keep_deleted, migration 0006). A reply
+-- answers a message of the same conversation, through sendMessage or the generated
+-- createMessage alike (trigger _200_check_reply), with one error whether the other message
+-- exists elsewhere or not at all.
 -- Group conversations are not filtered by blocks: everyone in one sees all its messages (people
 -- on either side of a block cannot be added to one together by each other, see
 -- policies/conversation_participants.sql).
