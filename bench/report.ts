@@ -109,6 +109,15 @@ export function markdown(r: BenchResult): string {
     );
     lines.push("");
   }
+  if (r.sessionCheck) {
+    const s = r.sessionCheck;
+    lines.push(
+      `**Session check** (immediate sign-out, per request, in process, median of ${s.iterations} verifications): ` +
+        `verify ${s.verifyUs} µs, verify + session check ${s.verifyAndCheckUs} µs: +${s.addedUs} µs, ` +
+        `${s.addedPercent} % of the p50 of the cheapest scenario (${s.cheapestCase}, ${s.cheapestP50Ms} ms; budget 3 %)`,
+    );
+    lines.push("");
+  }
   if (r.explain.length > 0) {
     lines.push(
       "**SQL per request** (statements at the scenario's page sizes / at a quarter of them; execution time of the plans, one warm request each)",

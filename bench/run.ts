@@ -27,6 +27,12 @@ import {
   type Child,
 } from "./harness/processes.ts";
 import { measureRealtime, type RealtimeResult } from "./harness/realtime.ts";
+import {
+  benchSessionId,
+  ensureBenchSessions,
+  measureSessionCheck,
+  type SessionCheckCost,
+} from "./harness/sessions.ts";
 import { median, round } from "./harness/stats.ts";
 import {
   likeSamples,
@@ -148,6 +154,8 @@ export interface BenchResult {
   cases: CaseResult[];
   worker: { throughput: Throughput; likeToNotificationMs: Record<string, number> } | null;
   realtime: RealtimeResult | null;
+  /** What checking the session adds per request, against the cheapest scenario's p50. */
+  sessionCheck: SessionCheckCost | null;
   explain: ScenarioExplain[];
 }
 
@@ -220,14 +228,15 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
   const ttl = { ACCESS_TOKEN_TTL_SECONDS: "14400" };
   const serviceConfig = loadConfig(serviceEnv(service, ttl));
   const tokens = tokenServiceFor(serviceConfig);
-  const session = "00000000-0000-4000-8000-000000000000";
-  const sign = memo((userId) => tokens.sign(userId, session).token);
+  // every user's token names a real, live session (ensureBenchSessions below)
+  const sign = memo((userId) => tokens.sign(userId, benchSessionId(userId)).token);
   const signPg4 = memo((userId) => pg4Token(userId, jwtSecret));
 
   const children: Child[] = [];
   let pg4: Pg4Server | null = null;
   const metricsPort = await freePort();
   try {
+    await ensureBenchSessions(options.ownerUrl);
     say("starting the API, the raw-SQL server and the worker");
     const api = await startApi(service, ttl);
     children.push(api);
@@ -463,6 +472,9 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       concurrency: 4,
     });
 
+    say("the per-request cost of the session check");
+    const sessionCheck = await measureCheckAgainstCheapest(tokens, cases);
+
     say("capturing SQL and plans");
     const explainApi = await startApi(service, {
       ...ttl,
@@ -501,10 +513,28 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       cases,
       worker: { throughput, likeToNotificationMs: { ...likeLatency } },
       realtime,
+      sessionCheck,
       explain,
     };
   } finally {
     await pg4?.close();
     await Promise.all(children.map((c) => c.stop()));
   }
+}
+
+/** The session check's cost against the graphql p50 of the cheapest case, at the lowest concurrency. */
+async function measureCheckAgainstCheapest(
+  tokens: ReturnType<typeof tokenServiceFor>,
+  cases: CaseResult[],
+): Promise<SessionCheckCost | null> {
+  const graphql = cases.flatMap((c) =>
+    c.measurements.filter((m) => m.target === "graphql").map((m) => ({ caseId: c.id, m })),
+  );
+  if (graphql.length === 0) return null;
+  const lowest = Math.min(...graphql.map((g) => g.m.connections));
+  const [cheapest] = graphql
+    .filter((g) => g.m.connections === lowest && g.m.p50 > 0)
+    .sort((a, b) => a.m.p50 - b.m.p50);
+  if (!cheapest) return null;
+  return measureSessionCheck(tokens, { caseId: cheapest.caseId, p50Ms: cheapest.m.p50 });
 }

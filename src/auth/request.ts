@@ -8,7 +8,15 @@
 import type { NextFunction, Request, Response } from "express";
 
 import { ANONYMOUS_ROLE, AUTHENTICATED_ROLE } from "../db/roles.ts";
-import { InvalidTokenError, type TokenService, type VerifiedToken } from "./tokens.ts";
+import type { Logger } from "../log.ts";
+import type { SessionRegistry, SessionState } from "./sessions.ts";
+import {
+  InvalidTokenError,
+  SESSION_ENDED_MESSAGE,
+  type InvalidTokenReason,
+  type TokenService,
+  type VerifiedToken,
+} from "./tokens.ts";
 
 /** The identity verified for each HTTP request (absent: no Authorization header). */
 const verifiedRequests = new WeakMap<object, VerifiedToken>();
@@ -30,27 +38,49 @@ export function bearerToken(header: string | undefined): string | null | "malfor
   return m?.[1] ?? "malformed";
 }
 
-function refuse(res: Response, reason: "expired" | "invalid", message: string): void {
+function refuse(res: Response, reason: InvalidTokenReason, message: string): void {
   res
     .status(401)
     .set("WWW-Authenticate", `Bearer error="invalid_token"`)
     .json({ errors: [{ message, extensions: { code: "UNAUTHENTICATED", reason } }] });
 }
 
-export function authenticateRequests(tokens: TokenService) {
+/**
+ * A token must also belong to a live session of an existing account (src/auth/sessions.ts):
+ * known to this instance, that costs a map lookup; otherwise the database is asked once.
+ */
+export function authenticateRequests(tokens: TokenService, sessions: SessionRegistry, log: Logger) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const token = bearerToken(req.headers.authorization);
     if (token === null) return next();
     if (token === "malformed") {
       return refuse(res, "invalid", "The Authorization header must be `Bearer <access token>`");
     }
+    let identity: VerifiedToken;
     try {
-      verifiedRequests.set(req, tokens.verify(token));
+      identity = tokens.verify(token);
     } catch (error) {
       if (error instanceof InvalidTokenError) return refuse(res, error.reason, error.message);
       throw error;
     }
-    next();
+    const admit = (state: SessionState): void => {
+      if (state === "ended") return refuse(res, "revoked", SESSION_ENDED_MESSAGE);
+      verifiedRequests.set(req, identity);
+      next();
+    };
+    const state = sessions.check(identity);
+    if (typeof state === "string") return admit(state);
+    state.then(admit, (error: unknown) => {
+      log.warn("session check failed", { error });
+      res.status(503).json({
+        errors: [
+          {
+            message: "The session could not be checked; try again",
+            extensions: { code: "INTERNAL_SERVER_ERROR" },
+          },
+        ],
+      });
+    });
   };
 }
 
@@ -108,6 +138,7 @@ export function requestContextFor(
   const socket = requestContext.ws?.socket;
   let identity = req ? verifiedIdentity(req) : socket ? verifiedSockets.get(socket) : undefined;
   if (!req && !socket && requestContext.mking?.accessToken) {
+    // in-process callers are our own code: the token is verified, its session is not checked
     identity = tokens.verify(requestContext.mking.accessToken);
   }
   const client: ClientInfo = req

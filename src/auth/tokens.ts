@@ -26,10 +26,18 @@ export interface SignedToken {
   expiresAt: Date;
 }
 
-/** Why a token was refused; clients may show "session expired" for `expired`. */
+/**
+ * Why a token was refused; clients may show "session expired" for `expired` (refresh) and
+ * "signed out" for `revoked` (its session has ended: sign in again).
+ */
+export type InvalidTokenReason = "expired" | "invalid" | "revoked";
+
+/** The message for a token whose session has ended, or whose account does not exist. */
+export const SESSION_ENDED_MESSAGE = "This session has ended; sign in again";
+
 export class InvalidTokenError extends Error {
-  readonly reason: "expired" | "invalid";
-  constructor(reason: "expired" | "invalid", message: string) {
+  readonly reason: InvalidTokenReason;
+  constructor(reason: InvalidTokenReason, message: string) {
     super(message);
     this.name = "InvalidTokenError";
     this.reason = reason;

@@ -129,6 +129,16 @@ describe("a benchmark run", () => {
     expect(result.realtime).toMatchObject({ subscribers: 20, deliveries: 50, missed: 0 });
   });
 
+  it("measures what the session check adds per request, against the cheapest scenario", () => {
+    const s = result.sessionCheck;
+    expect(s).not.toBeNull();
+    expect(result.cases.map((c) => c.id)).toContain(s!.cheapestCase);
+    expect(s!.verifyUs).toBeGreaterThan(0);
+    expect(s!.verifyAndCheckUs).toBeGreaterThan(0);
+    expect(s!.cheapestP50Ms).toBeGreaterThan(0);
+    expect(markdown(result)).toContain("**Session check**");
+  });
+
   it("captures the SQL and plans of each read scenario, the same number of statements whatever the page size", () => {
     expect(result.explain.length).toBeGreaterThan(5);
     for (const e of result.explain) {

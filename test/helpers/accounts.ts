@@ -1,4 +1,6 @@
 /** Accounts for tests, created the way clients create them: through register. */
+import pg from "pg";
+
 import type { GraphQLBody, TestServer } from "./server.ts";
 
 export interface TestAccount {
@@ -62,3 +64,29 @@ export async function registerAccount(
 
 /** The first error's code, or undefined. */
 export const codeOf = (body: GraphQLBody): unknown => body.errors?.[0]?.extensions?.code;
+
+/**
+ * Live sessions (refresh-token families) for users created in SQL (test/helpers/world.ts), so
+ * that tokens signed for them pass the API's session check (src/auth/sessions.ts). Returns each
+ * user's session id, in the order given.
+ */
+export async function openSessions(
+  ownerUrl: string,
+  userIds: readonly string[],
+): Promise<string[]> {
+  const client = new pg.Client({ connectionString: ownerUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ family_id: string }>(
+      `insert into app_private.refresh_tokens (user_id, family_id, token_hash, expires_at)
+       select u, gen_random_uuid(), 'test-session:' || gen_random_uuid(), now() + interval '1 day'
+         from unnest($1::uuid[]) with ordinality as t(u, n)
+        order by n
+       returning family_id`,
+      [userIds],
+    );
+    return rows.map((r) => r.family_id);
+  } finally {
+    await client.end();
+  }
+}

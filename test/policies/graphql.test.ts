@@ -2,9 +2,7 @@
  * Row-level security as a client meets it: the same world, through the GraphQL API over HTTP,
  * with real access tokens.
  */
-import { randomUUID } from "node:crypto";
-
-import { codeOf } from "../helpers/accounts.ts";
+import { codeOf, openSessions } from "../helpers/accounts.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { buildWorld, type Person, type World } from "../helpers/world.ts";
@@ -20,7 +18,13 @@ beforeAll(async () => {
   world = await buildWorld(db.ownerUrl);
   server = await startTestServer(db);
   const tokens = tokenServiceFor(server.config);
-  tokenOf = (who) => tokens.sign(world.user[who], randomUUID()).token;
+  const people = Object.keys(world.user) as Person[];
+  const sessions = await openSessions(
+    db.ownerUrl,
+    people.map((p) => world.user[p]),
+  );
+  const sessionOf = new Map(people.map((p, i) => [p, sessions[i]!]));
+  tokenOf = (who) => tokens.sign(world.user[who], sessionOf.get(who)!).token;
 });
 afterAll(async () => {
   await server.close();
@@ -107,10 +111,11 @@ describe("writes through GraphQL", () => {
     expect(own.body.data).toMatchObject({ createPost: { post: { author: { username: "fred" } } } });
   });
 
-  it("lets only the recipient mark a notification read (a generated update of nothing returns no record)", async () => {
+  it("lets only the recipient mark a notification read (a generated update of nothing answers NOT_FOUND)", async () => {
     const mark = `mutation ($id: UUID!) { updateNotification(input: { id: $id, patch: { isRead: true } }) { notification { isRead } } }`;
     const byFred = await server.graphql(mark, { id: world.row["notification.for_olga"] }, { token: tokenOf("fred") });
-    expect(byFred.body).toEqual({ data: { updateNotification: { notification: null } } });
+    expect(byFred.body.data).toEqual({ updateNotification: null });
+    expect(byFred.body.errors?.[0]).toMatchObject({ extensions: { code: "NOT_FOUND" } });
     const byOlga = await server.graphql(mark, { id: world.row["notification.for_olga"] }, { token: tokenOf("olga") });
     expect(byOlga.body.data).toEqual({ updateNotification: { notification: { isRead: true } } });
   });

@@ -345,10 +345,10 @@ describe("the socket", () => {
   it("closes with 4401 when the access token expires", async () => {
     const tokens = tokenServiceFor(api.server.config);
     const ttl = api.server.config.auth.accessTokenTtlSeconds;
-    // a token that is valid for about one more second
+    // a token of ana's session that is valid for about one more second
     const { token, expiresAt } = tokens.sign(
       ana.id,
-      randomUUID(),
+      tokens.verify(ana.accessToken).sessionId,
       new Date(Date.now() - (ttl - 1) * 1000),
     );
     const socket = connect(api.server, { authorization: `Bearer ${token}` });

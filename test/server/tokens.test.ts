@@ -27,13 +27,14 @@ afterAll(async () => {
   await db.drop();
 });
 
-/** Signs with the server's own secret unless told otherwise. */
+/** Signs with the server's own secret unless told otherwise, for ana's live session. */
 function forge(
   payload: Record<string, unknown>,
   options: jwt.SignOptions = {},
   key: jwt.Secret = TEST_JWT_SECRET,
 ): string {
-  return jwt.sign({ role: "authenticated", sid: randomUUID(), ...payload }, key, {
+  const sid = (jwt.decode(ana.accessToken) as { sid: string }).sid;
+  return jwt.sign({ role: "authenticated", sid, ...payload }, key, {
     algorithm: "HS256",
     subject: ana.id,
     expiresIn: 60,
