@@ -16,9 +16,11 @@ import { MessagingPlugin } from "./plugins/messaging.ts";
 import { NotificationsPlugin } from "./plugins/notifications.ts";
 import { makeRealtimePlugin } from "./plugins/realtime.ts";
 import { makeRequestGuardsPlugin } from "./plugins/requestGuards.ts";
+import { UpdateRefusalsPlugin } from "./plugins/updateRefusals.ts";
 import { requestContextFor } from "./src/auth/request.ts";
 import type { TokenService } from "./src/auth/tokens.ts";
 import type { Config } from "./src/config.ts";
+import { loadTrustedDocuments, trustedDocumentsPreset } from "./src/graphql/trustedDocuments.ts";
 import { createMaskError } from "./src/errors.ts";
 import type { Logger } from "./src/log.ts";
 
@@ -44,17 +46,28 @@ export function makePreset({
 }: PresetOptions): GraphileConfig.Preset {
   const { auth, api, http, isProduction } = config;
   return {
-    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset],
+    extends: [
+      PostGraphileAmberPreset,
+      PgSimplifyInflectionPreset,
+      ...(api.trustedDocuments
+        ? [trustedDocumentsPreset(loadTrustedDocuments(api.trustedDocuments))]
+        : []),
+    ],
     // Rows are addressed by their UUID `id`; no Relay global ids to translate.
     disablePlugins: ["NodePlugin"],
     plugins: [
       InflectionPlugin,
       ErrorCodesPlugin,
+      UpdateRefusalsPlugin,
       makeRequestGuardsPlugin({
         maxDepth: api.maxDepth,
         maxCost: api.maxCost,
         defaultPageSize: api.defaultPageSize,
         maxPageSize: api.maxPageSize,
+        maxTokens: api.maxTokens,
+        maxAliases: api.maxAliases,
+        maxSelections: api.maxSelections,
+        maxDirectives: api.maxDirectives,
         introspection: api.introspection,
       }),
       makeAuthPlugin({

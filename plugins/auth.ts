@@ -36,7 +36,8 @@ interface SessionRow {
 interface AuthResult {
   userId: string;
   accessToken: string;
-  accessTokenExpiresAt: Date;
+  /** ISO-8601, as PostgreSQL renders every other Datetime: 2026-11-30T16:32:07.123000+00:00 */
+  accessTokenExpiresAt: string;
   refreshToken: string;
 }
 
@@ -97,7 +98,7 @@ export function makeAuthPlugin(options: AuthPluginOptions): GraphileConfig.Plugi
     return {
       userId: row.user_id,
       accessToken: token,
-      accessTokenExpiresAt: expiresAt,
+      accessTokenExpiresAt: expiresAt.toISOString().replace(/Z$/, "000+00:00"),
       refreshToken: row.refresh_token,
     };
   }

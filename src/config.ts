@@ -6,6 +6,8 @@
  */
 import path from "node:path";
 
+import { DEVELOPMENT_ORIGINS, originEntryProblem, splitOriginList } from "./http/origins.ts";
+
 export type NodeEnv = "development" | "test" | "production";
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -22,6 +24,8 @@ export interface Config {
     readonly graphiql: boolean;
     /** Add the operation plan and SQL to every response's `extensions.explain` (debugging). */
     readonly explain: boolean;
+    /** Browser origins allowed to call the API (src/http/origins.ts); none in production. */
+    readonly corsOrigins: readonly string[];
   };
   readonly database: {
     /**
@@ -89,6 +93,13 @@ export interface Config {
     readonly maxPageSize: number;
     readonly introspection: boolean;
     readonly maxRequestBytes: number;
+    /** Document shape limits, checked before validation (src/graphql/shape.ts). */
+    readonly maxTokens: number;
+    readonly maxAliases: number;
+    readonly maxSelections: number;
+    readonly maxDirectives: number;
+    /** Trusted documents manifest (hash → document): only those run; null: any document. */
+    readonly trustedDocuments: string | null;
   };
   readonly realtime: {
     /** Open websockets per user (or per client address when signed out), per API instance. */
@@ -145,6 +156,12 @@ class Reader {
     return this.raw(name) ?? null;
   }
 
+  /** A file path, resolved against `cwd`. */
+  optionalPath(name: string, cwd: string): string | null {
+    const value = this.raw(name);
+    return value === undefined ? null : path.resolve(cwd, value);
+  }
+
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
     const value = this.raw(name);
     if (value === undefined) return fallback;
@@ -192,6 +209,18 @@ class Reader {
       return null;
     }
     return value;
+  }
+
+  /** CORS_ORIGINS: origins separated by commas or spaces (src/http/origins.ts). */
+  originList(name: string, fallback: readonly string[]): readonly string[] {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const entries = splitOriginList(value);
+    for (const entry of entries) {
+      const problem = originEntryProblem(entry);
+      if (problem) this.problems.push(`${name}: ${problem}`);
+    }
+    return Object.freeze(entries);
   }
 
   optionalPort(name: string): number | null {
@@ -286,6 +315,7 @@ function readConfig(r: Reader, cwd: string): Config {
       port: r.integer("PORT", 3000, 0, 65535),
       graphiql: r.boolean("GRAPHIQL", !isProduction),
       explain: r.boolean("GRAPHQL_EXPLAIN", false),
+      corsOrigins: r.originList("CORS_ORIGINS", isProduction ? [] : DEVELOPMENT_ORIGINS),
     },
     database: {
       url: databaseUrl,
@@ -340,6 +370,11 @@ function readConfig(r: Reader, cwd: string): Config {
       maxPageSize: r.integer("GRAPHQL_MAX_PAGE_SIZE", 100, 1, 10_000),
       introspection: r.boolean("GRAPHQL_INTROSPECTION", !isProduction),
       maxRequestBytes: r.integer("MAX_REQUEST_BYTES", 100_000, 1_000, 10_000_000),
+      maxTokens: r.integer("GRAPHQL_MAX_TOKENS", 5000, 100, 1_000_000),
+      maxAliases: r.integer("GRAPHQL_MAX_ALIASES", 30, 0, 100_000),
+      maxSelections: r.integer("GRAPHQL_MAX_SELECTIONS", 1000, 10, 1_000_000),
+      maxDirectives: r.integer("GRAPHQL_MAX_DIRECTIVES", 50, 0, 100_000),
+      trustedDocuments: r.optionalPath("GRAPHQL_TRUSTED_DOCUMENTS", cwd),
     },
     realtime: {
       maxConnectionsPerUser: r.integer("REALTIME_MAX_CONNECTIONS_PER_USER", 10, 1, 10_000),

@@ -25,10 +25,20 @@ export const ERROR_CODES = [
   "RATE_LIMITED",
   "EVENT_FULL",
   "QUERY_TOO_COMPLEX",
+  "UNTRUSTED_DOCUMENT",
   "TOO_MANY_SUBSCRIPTIONS",
   "CLIENT_TOO_SLOW",
   "TIMEOUT",
   "INTERNAL_SERVER_ERROR",
+  // Transport refusals, before GraphQL runs (src/http/transport.ts, src/http/cors.ts)
+  "METHOD_NOT_ALLOWED",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "PAYLOAD_TOO_LARGE",
+  "MALFORMED_JSON",
+  "BATCH_NOT_SUPPORTED",
+  "NOT_ACCEPTABLE",
+  "SUBSCRIPTIONS_REQUIRE_WEBSOCKET",
+  "ORIGIN_NOT_ALLOWED",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -70,6 +80,12 @@ const STANDARD_SQLSTATE_CODES: Readonly<Record<string, { code: ErrorCode; messag
   "22007": { code: "INVALID_INPUT", message: "A date or time is not valid." },
   "22008": { code: "INVALID_INPUT", message: "A date or time is out of range." },
   "22P02": { code: "INVALID_INPUT", message: "A value has the wrong format." },
+  // NUL in text (22021) or jsonb (22P05), a negative OFFSET/LIMIT: src/graphql/inputs.ts refuses
+  // the first two before SQL runs; these mappings keep PostgreSQL's text hidden if one slips by.
+  "22021": { code: "INVALID_INPUT", message: "Text must not contain the NUL character (U+0000)." },
+  "22P05": { code: "INVALID_INPUT", message: "Text must not contain the NUL character (U+0000)." },
+  "2201X": { code: "INVALID_INPUT", message: "`offset` must not be negative." },
+  "2201W": { code: "INVALID_INPUT", message: "A page size must not be negative." },
   "42501": { code: "FORBIDDEN", message: "You are not allowed to do that." },
   "57014": { code: "TIMEOUT", message: "The request took too long and was cancelled." },
 };

@@ -14,6 +14,11 @@ import { grafserv } from "postgraphile/grafserv/express/v4";
 import { makePreset } from "../graphile.config.ts";
 import { resolveJwtKeys } from "./auth/keys.ts";
 import { authenticateRequests } from "./auth/request.ts";
+import { startSessionFeed } from "./auth/sessionFeed.ts";
+import type { SessionRegistry } from "./auth/sessions.ts";
+import { corsMiddleware, originPolicy, upgradeOriginCheck } from "./http/cors.ts";
+import { notFound, unhandledErrors } from "./http/fallback.ts";
+import { graphqlTransport } from "./http/transport.ts";
 import { attachWebSockets } from "./realtime/sockets.ts";
 import { TokenService } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
@@ -31,6 +36,8 @@ export interface ApiServer {
   readonly app: Express;
   readonly httpServer: Server;
   readonly pgl: PostGraphileInstance;
+  /** Which sessions are live (src/auth/sessions.ts). */
+  readonly sessions: SessionRegistry;
   /** e.g. http://127.0.0.1:3000 */
   readonly url: string;
   close(): Promise<void>;
@@ -114,8 +121,29 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     client.on("error", (error) => log.warn("API connection failed", { error }));
   });
 
+  // Browsers on other origins: CORS_ORIGINS only (src/http/cors.ts); then one JSON operation,
+  // not a subscription (websockets only), or a refusal with a code (src/http/transport.ts).
+  const origins = originPolicy(config.http.corsOrigins);
+  app.use("/graphql", corsMiddleware(origins));
+  app.all(
+    "/graphql",
+    ...graphqlTransport({
+      maxRequestBytes: config.api.maxRequestBytes,
+      documentIds: config.api.trustedDocuments !== null,
+      maxTokens: config.api.maxTokens,
+    }),
+  );
+
+  // Which sessions are live, told by NOTIFY when one ends (src/auth/sessionFeed.ts).
+  const sessionFeed = await startSessionFeed({
+    authUrl: options.authUrl,
+    accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
+    log,
+  });
+  const sessions = sessionFeed.registry;
+
   // Who is calling: verified before GraphQL runs; a bad token is a 401 (src/auth/request.ts).
-  app.use("/graphql", authenticateRequests(tokens));
+  app.use("/graphql", authenticateRequests(tokens, sessions, log));
 
   // One LISTEN connection for every subscription of this instance (plugins/realtime.ts).
   const pgSubscriber = new PgSubscriber(authPool);
@@ -123,9 +151,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const serv = pgl.createServ(grafserv);
   // HTTP through grafserv; websockets through our handler (auth, limits: src/realtime/sockets.ts)
   await serv.addTo(app, httpServer, false);
+  // What nothing above served: JSON errors with a code, never Express's HTML pages.
+  app.use(notFound);
+  app.use(unhandledErrors(log));
   const sockets = attachWebSockets(serv, httpServer, {
     path: "/graphql",
+    acceptUpgrade: upgradeOriginCheck(origins),
     tokens,
+    sessions,
     limits: config.realtime,
     log,
   });
@@ -149,6 +182,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     app,
     httpServer,
     pgl,
+    sessions,
     url,
     close: () =>
       (closing ??= (async () => {
@@ -159,7 +193,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         pgSubscriber.release(); // ends the subscriptions left and gives back the LISTEN connection
         httpServer.closeAllConnections();
         await closed;
-        await Promise.all([authPool.end(), healthPool.end()]);
+        await Promise.all([authPool.end(), healthPool.end(), sessionFeed.close()]);
         log.info("api server stopped");
       })()),
   };

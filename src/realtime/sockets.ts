@@ -5,7 +5,8 @@
  * - who is calling: the access token from the connection's init payload (`authorization:
  *   "Bearer …"`, or `accessToken`), else the upgrade request's Authorization header. A bad token
  *   closes the socket with 4401 and the reason; a good one closes it (4401, "Access token
- *   expired") the moment it expires. Without a token the socket works, but every private
+ *   expired") the moment it expires, or (4401, "This session has ended; sign in again") the
+ *   moment its session ends (src/auth/sessions.ts). Without a token the socket works, but every private
  *   subscription is refused with UNAUTHENTICATED.
  * - limits per user (per client address when signed out), per instance: open sockets (4429
  *   beyond them) and running operations (TOO_MANY_SUBSCRIPTIONS beyond them);
@@ -21,7 +22,13 @@ import type { ExpressGrafserv } from "postgraphile/grafserv/express/v4";
 import { WebSocketServer, type WebSocket } from "ws";
 
 import { bearerToken, rememberSocketIdentity } from "../auth/request.ts";
-import { InvalidTokenError, type TokenService, type VerifiedToken } from "../auth/tokens.ts";
+import type { SessionRegistry } from "../auth/sessions.ts";
+import {
+  InvalidTokenError,
+  SESSION_ENDED_MESSAGE,
+  type TokenService,
+  type VerifiedToken,
+} from "../auth/tokens.ts";
 import type { Logger } from "../log.ts";
 
 /** Close codes sent to clients (README, "Realtime"). */
@@ -38,10 +45,14 @@ export interface SocketLimits {
 export interface WebSocketOptions {
   path: string;
   tokens: TokenService;
+  /** Live sessions: a socket of a session that ends is closed (4401) at once. */
+  sessions: SessionRegistry;
   limits: SocketLimits;
   log: Logger;
   /** Ping interval; a peer that misses a pong for this long is dropped. */
   keepaliveMs?: number;
+  /** Checks an upgrade request (its Origin: src/http/cors.ts); false: it already answered. */
+  acceptUpgrade?: (req: IncomingMessage, socket: Duplex) => boolean;
 }
 
 interface Extra {
@@ -72,6 +83,24 @@ class Usage {
     const next = (m.get(key) ?? 0) + delta;
     if (next <= 0) m.delete(key);
     else m.set(key, next);
+  }
+}
+
+/** The open sockets of each session. */
+class SocketsBySession {
+  readonly #sockets = new Map<string, Set<WebSocket>>();
+
+  of(sessionId: string): WebSocket[] {
+    return [...(this.#sockets.get(sessionId) ?? [])];
+  }
+  add(sessionId: string, socket: WebSocket): void {
+    const set = this.#sockets.get(sessionId) ?? new Set();
+    set.add(socket);
+    this.#sockets.set(sessionId, set);
+  }
+  remove(sessionId: string, socket: WebSocket): void {
+    const set = this.#sockets.get(sessionId);
+    if (set?.delete(socket) && set.size === 0) this.#sockets.delete(sessionId);
   }
 }
 
@@ -112,9 +141,16 @@ export function attachWebSockets(
       socket.close(code, reason);
   };
 
+  // a session that ends closes its sockets at once, on every instance (src/auth/sessions.ts)
+  const bySession = new SocketsBySession();
+  const stopWatchingSessions = options.sessions.onEnded((sessionId) => {
+    for (const socket of bySession.of(sessionId))
+      closeWith(socket, CLOSE.unauthorized, SESSION_ENDED_MESSAGE);
+  });
+
   const server = makeServer<Record<string, unknown> | undefined, Extra>({
     ...base,
-    onConnect(ctx) {
+    async onConnect(ctx) {
       const { socket, request } = ctx.extra;
       const token = tokenFrom(ctx);
       let identity: VerifiedToken | undefined;
@@ -134,6 +170,10 @@ export function attachWebSockets(
           closeWith(socket, CLOSE.unauthorized, error.message);
           return false;
         }
+        if ((await options.sessions.check(identity)) === "ended") {
+          closeWith(socket, CLOSE.unauthorized, SESSION_ENDED_MESSAGE);
+          return false;
+        }
       }
       const key = identity
         ? `user:${identity.userId}`
@@ -150,6 +190,7 @@ export function attachWebSockets(
       let expiry: NodeJS.Timeout | null = null;
       if (identity) {
         rememberSocketIdentity(socket, identity);
+        bySession.add(identity.sessionId, socket);
         const ms = Math.min(identity.expiresAt.getTime() - Date.now(), 2 ** 31 - 1);
         expiry = setTimeout(
           () => closeWith(socket, CLOSE.unauthorized, "Access token expired"),
@@ -196,6 +237,7 @@ export function attachWebSockets(
       const state = states.get(ctx.extra.socket);
       if (!state) return;
       states.delete(ctx.extra.socket);
+      if (state.identity) bySession.remove(state.identity.sessionId, ctx.extra.socket);
       if (state.expiry) clearTimeout(state.expiry);
       usage.add("operations", state.key, -state.operations.size);
       state.operations.clear();
@@ -239,6 +281,7 @@ export function attachWebSockets(
       socket.destroy();
       return;
     }
+    if (options.acceptUpgrade && !options.acceptUpgrade(req, socket)) return;
     wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit("connection", ws, req));
   };
   httpServer.on("upgrade", onUpgrade);
@@ -249,6 +292,7 @@ export function attachWebSockets(
     },
     async close(graceMs = 1000) {
       httpServer.off("upgrade", onUpgrade);
+      stopWatchingSessions();
       const clients = [...wsServer.clients];
       await Promise.all(
         clients.map(
