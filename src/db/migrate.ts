@@ -1,10 +1,11 @@
 /**
  * The migrate step (`npm run db:migrate`, and every start unless MIGRATE_ON_START=false):
  *
- *   roles → graphile-worker's schema → committed migrations → policies/*.sql
+ *   roles → graphile-worker's schema (and its queue's autovacuum settings) → committed
+ *   migrations → policies/*.sql → ANALYZE, when a migration ran
  *
  * It runs under a database-wide advisory lock, so several processes starting at once take
- * turns instead of racing; every part is idempotent.
+ * turns instead of racing; every part is idempotent. Nothing new to migrate: no ANALYZE.
  */
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
@@ -16,6 +17,8 @@ import pg from "pg";
 import type { Logger } from "../log.ts";
 import { MIGRATIONS_DIR } from "../paths.ts";
 import { workerLoggerFor } from "../workerLogger.ts";
+import { analyzeOwnTables } from "./analyze.ts";
+import { tuneWorkerQueue } from "./autovacuum.ts";
 import { migrateSettings, releaseMigratePools } from "./gmrc.ts";
 import { applyPolicies } from "./policies.ts";
 import { ensureRoles, type AuthenticatorRole } from "./roles.ts";
@@ -53,20 +56,37 @@ export async function migrateDatabase({
     try {
       await ensureRoles(client, authenticator);
       await installWorkerSchema(ownerUrl, log);
+      await tuneWorkerQueue(client, log);
+      const before = await appliedHashIfAny(client);
       try {
         await runCommittedMigrations(await migrateSettings({ ownerUrl }, log));
       } finally {
         releaseMigratePools();
       }
-      if (current) await runCurrentMigration(client);
+      const committedRan = (await appliedHashIfAny(client)) !== before;
+      const currentRan = current ? await runCurrentMigration(client) : false;
       const files = policies ? await applyPolicies(client) : 0;
-      log.info("database migrated", { policyFiles: files, ms: Date.now() - started });
+      // fresh statistics for what a migration added (new indexes, rewritten tables)
+      const analyzed = committedRan || currentRan ? await analyzeOwnTables(client) : 0;
+      log.info("database migrated", {
+        policyFiles: files,
+        analyzedTables: analyzed,
+        ms: Date.now() - started,
+      });
     } finally {
       await client.query("select pg_advisory_unlock($1)", [MIGRATE_LOCK_KEY]);
     }
   } finally {
     await client.end();
   }
+}
+
+/** latestAppliedMigrationHash, or null before graphile-migrate has created its table. */
+async function appliedHashIfAny(client: pg.ClientBase): Promise<string | null> {
+  const { rows } = await client.query<{ present: boolean }>(
+    `select to_regclass('graphile_migrate.migrations') is not null as present`,
+  );
+  return rows[0]?.present ? latestAppliedMigrationHash(client) : null;
 }
 
 /** Runs `migrations/current.sql` in one transaction, unless it holds nothing but comments. */

@@ -7,7 +7,12 @@
  * - `maintenance__purge_deleted_content`: posts and messages soft-deleted before the retention;
  * - `maintenance__purge_notifications`: notifications read before the retention, and the
  *   record of coalesced events handled before it;
- * - `maintenance__refresh_views`: materialised views, refreshed concurrently.
+ * - `maintenance__refresh_views`: materialised views, refreshed concurrently;
+ * - `maintenance__purge_audit_log`, `maintenance__purge_email_deliveries`,
+ *   `maintenance__purge_failed_jobs`: records past their retention, in batches of `batchSize`
+ *   rows, one transaction each (no long row locks or old snapshots on a large backlog).
+ *
+ * The development outbox and the index rebuilds are in outbox.ts and reindex.ts.
  */
 import type { Task } from "graphile-worker";
 
@@ -54,3 +59,49 @@ export const refreshViews = sqlTask("maintenance__refresh_views", () => ({
   text: `select app_private.refresh_views() is null as refreshed`,
   values: [],
 }));
+
+/**
+ * Calls `fn(retention interval, batch size)` (returns the rows it deleted, at most a batch) until
+ * a batch comes back short; each call is its own transaction.
+ */
+function batchedPurgeTask(
+  name: string,
+  fn: string,
+  days: (retention: TaskDependencies["retention"]) => number,
+) {
+  return ({ retention, batchSize }: TaskDependencies): Task =>
+    async (_payload, helpers) => {
+      const started = Date.now();
+      let deleted = 0;
+      let batches = 0;
+      for (;;) {
+        const { rows } = await helpers.query<{ n: number }>(
+          `select ${fn}(make_interval(days => $1), $2) as n`,
+          [days(retention), batchSize],
+        );
+        const n = rows[0]?.n ?? 0;
+        deleted += n;
+        batches += 1;
+        if (n < batchSize) break;
+      }
+      helpers.logger.info(`${name} done`, { deleted, batches, ms: Date.now() - started });
+    };
+}
+
+export const purgeAuditLog = batchedPurgeTask(
+  "maintenance__purge_audit_log",
+  "app_private.purge_audit_log",
+  (r) => r.auditLogDays,
+);
+
+export const purgeEmailDeliveries = batchedPurgeTask(
+  "maintenance__purge_email_deliveries",
+  "app_private.purge_email_deliveries",
+  (r) => r.emailDeliveryDays,
+);
+
+export const purgeFailedJobs = batchedPurgeTask(
+  "maintenance__purge_failed_jobs",
+  "app_private.purge_failed_jobs",
+  (r) => r.failedJobDays,
+);

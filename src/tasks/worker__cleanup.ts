@@ -1,7 +1,7 @@
 /**
  * Housekeeping for graphile-worker's own tables: forgets job queues and task identifiers that
- * no job uses any more. Permanently failed jobs are kept for people to inspect. Daily
- * (src/crontab).
+ * no job uses any more. Permanently failed jobs are kept for people to inspect, for
+ * FAILED_JOB_RETENTION_DAYS (maintenance__purge_failed_jobs). Daily (src/crontab).
  */
 import type { Task } from "graphile-worker";
 

@@ -7,6 +7,7 @@ import type { Job, TaskList } from "graphile-worker";
 
 import { outboxTransport, type MailTransport } from "../../src/mail/transport.ts";
 import type { MailMessage } from "../../src/mail/templates.ts";
+import type { TaskDependencies } from "../../src/tasks/index.ts";
 import { startWorker, type Worker } from "../../src/worker.ts";
 import type { TestDatabase } from "./database.ts";
 import { testLogger, type TestLogger } from "./log.ts";
@@ -46,6 +47,9 @@ export async function startTestWorker(
     heartbeatMs?: number;
     batchSize?: number;
     transport?: MailTransport;
+    /** Overrides the retention (days) the tasks use. */
+    retention?: Partial<TaskDependencies["retention"]>;
+    reindex?: TaskDependencies["reindex"];
   } = {},
 ): Promise<TestWorker> {
   const log = testLogger();
@@ -75,8 +79,14 @@ export async function startTestWorker(
     pollIntervalMs: 1000,
     heartbeatMs: options.heartbeatMs ?? 10_000,
     log,
-    mail: { transport, from: "test@mking.local", appUrl: "https://app.test" },
-    retention: { deletedContentDays: 30, readNotificationDays: 90 },
+    mail: {
+      transport,
+      from: "test@mking.local",
+      appUrl: "https://app.test",
+      outboxDir: options.transport ? null : outboxDir,
+    },
+    retention: { deletedContentDays: 30, readNotificationDays: 90, ...options.retention },
+    ...(options.reindex ? { reindex: options.reindex } : {}),
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
     ...(options.extraTasks ? { extraTasks: options.extraTasks } : {}),
   });
