@@ -22,7 +22,7 @@ import type { Logger } from "../log.ts";
 import { packagedBinaries, reachableBinaries } from "./embeddedBinaries.ts";
 import { placeCluster } from "./embeddedPlace.ts";
 import { initCluster } from "./initdb.ts";
-import { isRoot, postgresRunAs } from "./postgresUser.ts";
+import { isRoot, postgresRunAs, type RunAs } from "./postgresUser.ts";
 
 export const EMBEDDED_SUPERUSER = "postgres";
 /** On stop, how long sessions that are closing get to say goodbye (see spawnPostmaster). */
@@ -37,6 +37,11 @@ export interface EmbeddedPostgresOptions {
   settings?: Readonly<Record<string, string>>;
   /** Delete the data folder on stop (test clusters). Defaults to false. */
   throwaway?: boolean;
+  /**
+   * Runs once the data folder is placed, before the server starts; returns more `-c` settings
+   * (e.g. WAL archiving into a folder beside the cluster, src/backup/archive.ts).
+   */
+  prepare?: (place: { dataDir: string; user: RunAs }) => Promise<Readonly<Record<string, string>>>;
 }
 
 export interface EmbeddedPostgres {
@@ -160,6 +165,7 @@ export async function startEmbeddedPostgres(
   const settings: Record<string, string> = {
     listen_addresses: "127.0.0.1",
     unix_socket_directories: "",
+    ...(await options.prepare?.({ dataDir, user })),
     ...options.settings,
   };
   const postgresFlags = Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]);

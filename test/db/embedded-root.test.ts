@@ -99,10 +99,11 @@ describe("npm start from a folder only its owner may enter", () => {
   });
   afterAll(async () => {
     await rm(privateDir, { recursive: true, force: true });
-    await rm(relocatedFolder(path.join(project, ".data", "postgres")), {
-      recursive: true,
-      force: true,
-    });
+    const relocated = relocatedFolder(path.join(project, ".data", "postgres"));
+    // the cluster, and the backups npm start keeps beside it (src/backup/archive.ts)
+    for (const dir of [relocated, `${relocated}-backups`]) {
+      await rm(dir, { recursive: true, force: true });
+    }
     if (!sharedCopyExisted) await rm(sharedCopy, { recursive: true, force: true });
   });
 
