@@ -1,11 +1,15 @@
 /**
- * Worker metrics in the Prometheus text format: the job queue's depth by task and state (read
- * from graphile_worker.jobs, so any process can report it), the worker pools alive, and what
- * the worker in this process has done since it started (jobs completed, failed attempts, jobs
- * given up, time spent).
+ * Worker metrics (prom-client; names: src/metrics/registry.ts): the job queue's depth by task and
+ * state (read from graphile_worker.jobs, so any process can report it), the worker pools alive,
+ * and what the worker in this process has done since it started (jobs completed, failed
+ * attempts, jobs given up, time spent).
  */
 import type { WorkerEvents } from "graphile-worker";
 import type pg from "pg";
+import { Counter, Gauge } from "prom-client";
+
+import type { Logger } from "./log.ts";
+import type { ProcessMetrics } from "./metrics/registry.ts";
 
 /** Heartbeats a worker pool may miss before it counts as gone (src/worker.ts). */
 export const MISSED_BEATS = 3;
@@ -102,64 +106,79 @@ export async function readQueue(pool: pg.Pool): Promise<QueueSnapshot> {
   };
 }
 
-function label(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+/**
+ * The queue's metrics (any process can report them: they are read from the database at each
+ * scrape, once for the three gauges). A failed read leaves them empty and logs a warning.
+ */
+export function registerQueueMetrics(metrics: ProcessMetrics, pool: pg.Pool, log: Logger): void {
+  let pending: Promise<QueueSnapshot | null> | null = null;
+  const snapshot = (): Promise<QueueSnapshot | null> =>
+    (pending ??= readQueue(pool)
+      .catch((error: unknown) => {
+        log.warn("metrics: cannot read the job queue", { error });
+        return null;
+      })
+      .finally(() => (pending = null)));
+  const registers = [metrics.registry];
+  new Gauge({
+    name: "mking_jobs",
+    help: "Jobs in the queue by task and state (ready, scheduled, running, retrying, failed).",
+    labelNames: ["task", "state"] as const,
+    registers,
+    async collect() {
+      const queue = await snapshot();
+      this.reset();
+      for (const d of queue?.depth ?? []) this.set({ task: d.task, state: d.state }, d.jobs);
+    },
+  });
+  new Gauge({
+    name: "mking_jobs_oldest_ready_seconds",
+    help: "Age of the oldest job that is due but not yet taken.",
+    registers,
+    async collect() {
+      const queue = await snapshot();
+      if (queue) this.set(Number(queue.oldestReadySeconds.toFixed(3)));
+      else this.reset();
+    },
+  });
+  new Gauge({
+    name: "mking_worker_pools_alive",
+    help: "Worker pools with a recent heartbeat.",
+    registers,
+    async collect() {
+      const queue = await snapshot();
+      if (queue) this.set(queue.livePools);
+      else this.reset();
+    },
+  });
 }
 
-/** The Prometheus text exposition of a queue snapshot and (if a worker runs here) its counters. */
-export function renderMetrics(queue: QueueSnapshot, counters: JobCounters | null): string {
-  const lines: string[] = [];
-  const metric = (
-    name: string,
-    type: "gauge" | "counter",
-    help: string,
-    samples: string[],
-  ): void => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
+/** What the worker running in this process has done since it started. */
+export function registerWorkerCounters(metrics: ProcessMetrics, counters: JobCounters): void {
+  const counter = (name: string, help: string, pick: (t: TaskTotals) => number): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ["task"] as const,
+      registers: [metrics.registry],
+      collect() {
+        this.reset();
+        for (const [task, totals] of counters.snapshot()) this.inc({ task }, pick(totals));
+      },
+    });
   };
-  metric(
-    "mking_jobs",
-    "gauge",
-    "Jobs in the queue by task and state (ready, scheduled, running, retrying, failed).",
-    queue.depth.map((d) => `mking_jobs{task="${label(d.task)}",state="${d.state}"} ${d.jobs}`),
+  counter("mking_worker_jobs_completed_total", "Jobs this process completed.", (t) => t.completed);
+  counter(
+    "mking_worker_job_errors_total",
+    "Job attempts that threw in this process (retried unless given up).",
+    (t) => t.errored,
   );
-  metric(
-    "mking_jobs_oldest_ready_seconds",
-    "gauge",
-    "Age of the oldest job that is due but not yet taken.",
-    [`mking_jobs_oldest_ready_seconds ${queue.oldestReadySeconds.toFixed(3)}`],
+  counter(
+    "mking_worker_jobs_given_up_total",
+    "Jobs that failed their last attempt in this process.",
+    (t) => t.givenUp,
   );
-  metric("mking_worker_pools_alive", "gauge", "Worker pools with a recent heartbeat.", [
-    `mking_worker_pools_alive ${queue.livePools}`,
-  ]);
-  if (counters) {
-    const totals = [...counters.snapshot()].sort(([a], [b]) => a.localeCompare(b));
-    const samples = (name: string, pick: (t: TaskTotals) => number): string[] =>
-      totals.map(([task, t]) => `${name}{task="${label(task)}"} ${pick(t)}`);
-    metric(
-      "mking_worker_jobs_completed_total",
-      "counter",
-      "Jobs this process completed.",
-      samples("mking_worker_jobs_completed_total", (t) => t.completed),
-    );
-    metric(
-      "mking_worker_job_errors_total",
-      "counter",
-      "Job attempts that threw in this process (retried unless given up).",
-      samples("mking_worker_job_errors_total", (t) => t.errored),
-    );
-    metric(
-      "mking_worker_jobs_given_up_total",
-      "counter",
-      "Jobs that failed their last attempt in this process.",
-      samples("mking_worker_jobs_given_up_total", (t) => t.givenUp),
-    );
-    metric(
-      "mking_worker_job_seconds_total",
-      "counter",
-      "Time this process spent running jobs.",
-      samples("mking_worker_job_seconds_total", (t) => Number(t.seconds.toFixed(6))),
-    );
-  }
-  return lines.join("\n") + "\n";
+  counter("mking_worker_job_seconds_total", "Time this process spent running jobs.", (t) =>
+    Number(t.seconds.toFixed(6)),
+  );
 }
