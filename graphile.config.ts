@@ -14,6 +14,7 @@ import { FeedPlugin } from "./plugins/feed.ts";
 import { InflectionPlugin } from "./plugins/inflection.ts";
 import { MessagingPlugin } from "./plugins/messaging.ts";
 import { NotificationsPlugin } from "./plugins/notifications.ts";
+import { MetricsPlugin } from "./plugins/metrics.ts";
 import { makeRealtimePlugin } from "./plugins/realtime.ts";
 import { makeRequestGuardsPlugin } from "./plugins/requestGuards.ts";
 import { UpdateRefusalsPlugin } from "./plugins/updateRefusals.ts";
@@ -23,6 +24,7 @@ import type { Config } from "./src/config.ts";
 import { loadTrustedDocuments, trustedDocumentsPreset } from "./src/graphql/trustedDocuments.ts";
 import { createMaskError } from "./src/errors.ts";
 import type { Logger } from "./src/log.ts";
+import type { ApiMetrics } from "./src/metrics/api.ts";
 
 export interface PresetOptions {
   config: Config;
@@ -35,6 +37,13 @@ export interface PresetOptions {
    * The caller owns it and releases it before ending authPool; without it there is no realtime.
    */
   pgSubscriber?: PgSubscriber | null;
+  /** The API's metrics (src/metrics/api.ts), when METRICS_PORT is set. */
+  metrics?: ApiMetrics | null;
+  /**
+   * Report each HTTP request's operation and response code to src/http/requestObserver.ts
+   * (plugins/metrics.ts): on when metrics or the access log are.
+   */
+  observeRequests?: boolean;
 }
 
 export function makePreset({
@@ -43,6 +52,8 @@ export function makePreset({
   tokens,
   log,
   pgSubscriber = null,
+  metrics = null,
+  observeRequests = false,
 }: PresetOptions): GraphileConfig.Preset {
   const { auth, api, http, isProduction } = config;
   return {
@@ -86,7 +97,9 @@ export function makePreset({
         log,
         maxQueuedEvents: config.realtime.maxQueuedEvents,
         typingPerMinute: config.realtime.typingPerMinute,
+        metrics,
       }),
+      ...(observeRequests ? [MetricsPlugin] : []),
     ],
     pgServices: [
       makePgService({ pool: authPool, schemas: ["app_public"], pubsub: false, pgSubscriber }),

@@ -118,6 +118,15 @@ export function markdown(r: BenchResult): string {
     );
     lines.push("");
   }
+  if (r.metricsOverhead) {
+    const m = r.metricsOverhead;
+    lines.push(
+      `**Metrics and access log** (${m.caseId}, ${m.connections} connections, median of ${m.runs} alternating runs of ${m.seconds} s): ` +
+        `${m.rpsWithMetrics} req/s with METRICS_PORT and ACCESS_LOG on, ${m.rpsWithout} req/s with both off: ` +
+        `${m.overheadPercent} % (budget ${m.budgetPercent} %)`,
+    );
+    lines.push("");
+  }
   if (r.explain.length > 0) {
     lines.push(
       "**SQL per request** (statements at the scenario's page sizes / at a quarter of them; execution time of the plans, one warm request each)",

@@ -26,6 +26,7 @@ import {
   startWorker,
   type Child,
 } from "./harness/processes.ts";
+import { measureMetricsOverhead, type MetricsOverhead } from "./harness/metricsOverhead.ts";
 import { measureRealtime, type RealtimeResult } from "./harness/realtime.ts";
 import {
   benchSessionId,
@@ -156,6 +157,8 @@ export interface BenchResult {
   realtime: RealtimeResult | null;
   /** What checking the session adds per request, against the cheapest scenario's p50. */
   sessionCheck: SessionCheckCost | null;
+  /** Throughput with metrics and the access log on against off (budget: under 2 %). */
+  metricsOverhead?: MetricsOverhead | null;
   explain: ScenarioExplain[];
 }
 
@@ -475,6 +478,26 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     say("the per-request cost of the session check");
     const sessionCheck = await measureCheckAgainstCheapest(tokens, cases);
 
+    say("the cost of metrics and the access log");
+    const cheapest = cheapestRead(cases);
+    const metricsOverhead = cheapest
+      ? await measureMetricsOverhead({
+          service,
+          extra: ttl,
+          caseId: cheapest.id,
+          next: requestFor("graphql", cheapest),
+          connections: Math.max(...options.concurrency),
+          seconds: options.seconds,
+          runs: Math.max(options.runs, 3),
+        })
+      : null;
+    if (metricsOverhead) {
+      say(
+        `metrics + access log: ${metricsOverhead.rpsWithMetrics} vs ${metricsOverhead.rpsWithout} req/s ` +
+          `(${metricsOverhead.overheadPercent} %; budget ${metricsOverhead.budgetPercent} %)`,
+      );
+    }
+
     say("capturing SQL and plans");
     const explainApi = await startApi(service, {
       ...ttl,
@@ -514,12 +537,25 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       worker: { throughput, likeToNotificationMs: { ...likeLatency } },
       realtime,
       sessionCheck,
+      metricsOverhead,
       explain,
     };
   } finally {
     await pg4?.close();
     await Promise.all(children.map((c) => c.stop()));
   }
+}
+
+/** The read case whose graphql p50 is lowest at the lowest concurrency (null: none measured). */
+function cheapestRead(cases: CaseResult[]): Case | null {
+  let best: { id: string; p50: number } | null = null;
+  for (const c of cases) {
+    const ms = c.measurements.filter((m) => m.target === "graphql" && m.p50 > 0);
+    if (c.kind !== "read" || ms.length === 0) continue;
+    const lowest = ms.reduce((a, m) => (m.connections < a.connections ? m : a));
+    if (!best || lowest.p50 < best.p50) best = { id: c.id, p50: lowest.p50 };
+  }
+  return CASES.find((c) => c.id === best?.id) ?? null;
 }
 
 /** The session check's cost against the graphql p50 of the cheapest case, at the lowest concurrency. */

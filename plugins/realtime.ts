@@ -21,6 +21,7 @@ import { extendSchema } from "postgraphile/utils";
 
 import { appError } from "../src/errors.ts";
 import type { Logger } from "../src/log.ts";
+import type { ApiMetrics } from "../src/metrics/api.ts";
 import {
   liveTopic,
   raiseFailure,
@@ -35,6 +36,8 @@ export interface RealtimeOptions {
   maxQueuedEvents: number;
   /** sendTyping calls per user per minute. */
   typingPerMinute: number;
+  /** Counts events dropped for slow clients (src/metrics/api.ts). */
+  metrics?: ApiMetrics | null;
 }
 
 type Settings = Record<string, string | undefined> | null;
@@ -109,6 +112,12 @@ export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plu
                 accept: s.accept,
                 maxQueued: options.maxQueuedEvents,
                 log,
+                ...(options.metrics
+                  ? {
+                      onDropped: (events: number) =>
+                        options.metrics?.dropped("slow_client", events),
+                    }
+                  : {}),
               });
             },
           };

@@ -59,12 +59,32 @@ export interface Config {
   readonly metrics: {
     /** Serve /metrics (Prometheus) and /healthz on this port, on HOST (null: not served). */
     readonly port: number | null;
+    /** One log line per GraphQL request (request id, operation, duration, code, user hash). */
+    readonly accessLog: boolean;
+    /** Salt of the user id hashes in the access log (null: a random one per process). */
+    readonly accessLogSalt: string | null;
   };
   readonly retention: {
     /** Soft-deleted posts and messages are purged after this many days. */
     readonly deletedContentDays: number;
     /** Read notifications are deleted after this many days. */
     readonly readNotificationDays: number;
+    /** Audit records (app_private.audit_log) are deleted after this many days. */
+    readonly auditLogDays: number;
+    /** Records of sent and failed e-mails (app_private.email_deliveries): this many days. */
+    readonly emailDeliveryDays: number;
+    /** Jobs that failed for good are kept this many days for inspection, then deleted. */
+    readonly failedJobDays: number;
+    /** Files in the development outbox (DATA_DIR/outbox) are deleted after this many days. */
+    readonly outboxDays: number;
+    /** Embedded server: base backups older than this are deleted (the newest is always kept). */
+    readonly backupDays: number;
+  };
+  readonly reindex: {
+    /** Rebuild a b-tree index whose estimated bloat is at least this percent of its size... */
+    readonly bloatPercent: number;
+    /** ...and that is at least this large. */
+    readonly minBytes: number;
   };
   readonly auth: {
     /** HS256 secret; null in development means "generate one and keep it in DATA_DIR". */
@@ -342,10 +362,23 @@ function readConfig(r: Reader, cwd: string): Config {
       pollIntervalMs: r.integer("WORKER_POLL_INTERVAL_MS", 2000, 100, 600_000),
       heartbeatMs: r.integer("WORKER_HEARTBEAT_MS", 10_000, 100, 600_000),
     },
-    metrics: { port: r.optionalPort("METRICS_PORT") },
+    metrics: {
+      port: r.optionalPort("METRICS_PORT"),
+      accessLog: r.boolean("ACCESS_LOG", true),
+      accessLogSalt: r.optionalString("ACCESS_LOG_SALT"),
+    },
     retention: {
       deletedContentDays: r.integer("SOFT_DELETE_RETENTION_DAYS", 30, 1, 3650),
       readNotificationDays: r.integer("NOTIFICATION_RETENTION_DAYS", 90, 1, 3650),
+      auditLogDays: r.integer("AUDIT_RETENTION_DAYS", 365, 1, 36_500),
+      emailDeliveryDays: r.integer("EMAIL_DELIVERY_RETENTION_DAYS", 90, 1, 3650),
+      failedJobDays: r.integer("FAILED_JOB_RETENTION_DAYS", 30, 1, 3650),
+      outboxDays: r.integer("OUTBOX_RETENTION_DAYS", 7, 1, 3650),
+      backupDays: r.integer("BACKUP_RETENTION_DAYS", 7, 1, 3650),
+    },
+    reindex: {
+      bloatPercent: r.integer("INDEX_BLOAT_PERCENT", 50, 10, 95),
+      minBytes: r.integer("INDEX_BLOAT_MIN_MB", 10, 0, 1_000_000) * 1024 * 1024,
     },
     auth: {
       jwtSecret: r.optionalString("JWT_SECRET"),

@@ -13,23 +13,29 @@ import { grafserv } from "postgraphile/grafserv/express/v4";
 
 import { makePreset } from "../graphile.config.ts";
 import { resolveJwtKeys } from "./auth/keys.ts";
+import { archiveWarning } from "./backup/archiveHealth.ts";
 import { authenticateRequests } from "./auth/request.ts";
 import { startSessionFeed } from "./auth/sessionFeed.ts";
 import type { SessionRegistry } from "./auth/sessions.ts";
 import { corsMiddleware, originPolicy, upgradeOriginCheck } from "./http/cors.ts";
 import { notFound, unhandledErrors } from "./http/fallback.ts";
+import { observeRequests } from "./http/requestObserver.ts";
 import { graphqlTransport } from "./http/transport.ts";
 import { attachWebSockets } from "./realtime/sockets.ts";
 import { TokenService } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
 import { latestAppliedMigrationHash, latestCommittedMigrationHash } from "./db/migrate.ts";
 import type { Logger } from "./log.ts";
+import { ApiMetrics } from "./metrics/api.ts";
+import type { ProcessMetrics } from "./metrics/registry.ts";
 
 export interface ApiServerOptions {
   config: Config;
   ownerUrl: string;
   authUrl: string;
   log: Logger;
+  /** This process's metrics registry (METRICS_PORT set); null or absent: no API metrics. */
+  metrics?: ProcessMetrics | null;
 }
 
 export interface ApiServer {
@@ -69,6 +75,28 @@ export async function checkReadiness(
   }
 }
 
+/**
+ * Whether the subscriber holds its LISTEN connection (it does while any subscription listens).
+ * PgSubscriber keeps it in a field it does not document; read defensively.
+ */
+function listenConnected(subscriber: PgSubscriber): boolean {
+  const held = (subscriber as unknown as { listeningClient?: unknown }).listeningClient;
+  return held !== null && held !== undefined;
+}
+
+/** The WAL archiving warning (src/backup/archiveHealth.ts), or null (also when unknown). */
+async function archiveWarningFrom(pool: pg.Pool): Promise<string | null> {
+  const client = await pool.connect().catch(() => null);
+  if (!client) return null;
+  try {
+    return await archiveWarning(client);
+  } catch {
+    return null;
+  } finally {
+    client.release();
+  }
+}
+
 /** Signs and verifies access tokens with the configured keys. */
 export function tokenServiceFor(config: Config): TokenService {
   return new TokenService({
@@ -103,10 +131,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   });
   app.get("/readyz", async (_req, res) => {
     const readiness = await checkReadiness(healthPool, expectedHash);
+    // still ready when WAL archiving fails (the API works), but the answer says so
+    const archive = readiness.ready ? await archiveWarningFrom(healthPool) : null;
     res
       .status(readiness.ready ? 200 : 503)
       .json(
-        readiness.ready ? { status: "ready" } : { status: "not ready", reason: readiness.reason },
+        readiness.ready
+          ? { status: "ready", ...(archive ? { warnings: [archive] } : {}) }
+          : { status: "not ready", reason: readiness.reason },
       );
   });
 
@@ -120,6 +152,26 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   authPool.on("connect", (client) => {
     client.on("error", (error) => log.warn("API connection failed", { error }));
   });
+
+  // Metrics and the access log: every /graphql request, refusals included (src/http/requestObserver.ts).
+  const apiMetrics = options.metrics ? new ApiMetrics(options.metrics) : null;
+  const unwatchPools = options.metrics
+    ? [
+        options.metrics.watchPool("api", authPool),
+        options.metrics.watchPool("api_health", healthPool),
+      ]
+    : [];
+  const observing = apiMetrics !== null || config.metrics.accessLog;
+  if (observing) {
+    app.use(
+      "/graphql",
+      observeRequests({
+        metrics: apiMetrics,
+        accessLog: config.metrics.accessLog ? options.log.child({ component: "access" }) : null,
+        userIdSalt: config.metrics.accessLogSalt,
+      }),
+    );
+  }
 
   // Browsers on other origins: CORS_ORIGINS only (src/http/cors.ts); then one JSON operation,
   // not a subscription (websockets only), or a refusal with a code (src/http/transport.ts).
@@ -147,7 +199,18 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   // One LISTEN connection for every subscription of this instance (plugins/realtime.ts).
   const pgSubscriber = new PgSubscriber(authPool);
-  const pgl = postgraphile(makePreset({ config, authPool, tokens, log, pgSubscriber }));
+  apiMetrics?.watchListenConnection(() => listenConnected(pgSubscriber));
+  const pgl = postgraphile(
+    makePreset({
+      config,
+      authPool,
+      tokens,
+      log,
+      pgSubscriber,
+      metrics: apiMetrics,
+      observeRequests: observing,
+    }),
+  );
   const serv = pgl.createServ(grafserv);
   // HTTP through grafserv; websockets through our handler (auth, limits: src/realtime/sockets.ts)
   await serv.addTo(app, httpServer, false);
@@ -161,6 +224,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     sessions,
     limits: config.realtime,
     log,
+    metrics: apiMetrics,
   });
   // Build the schema now, so a broken database fails start-up rather than the first request.
   await pgl.getSchema();
@@ -193,6 +257,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         pgSubscriber.release(); // ends the subscriptions left and gives back the LISTEN connection
         httpServer.closeAllConnections();
         await closed;
+        for (const unwatch of unwatchPools) unwatch();
         await Promise.all([authPool.end(), healthPool.end(), sessionFeed.close()]);
         log.info("api server stopped");
       })()),

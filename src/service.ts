@@ -13,6 +13,8 @@ import type { Config } from "./config.ts";
 import { connectDatabase, type DatabaseConnections } from "./db/connection.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { latestBaseBackup } from "./backup/catalog.ts";
+import { ProcessMetrics } from "./metrics/registry.ts";
 import { startMetricsServer, type MetricsServer } from "./metricsServer.ts";
 import { startApiServer, type ApiServer } from "./server.ts";
 import { mailFor, startWorker, type Worker } from "./worker.ts";
@@ -39,6 +41,8 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
   const started = Date.now();
   const db = await connectDatabase(config, log);
   const running: Running = { db, server: null, worker: null, metrics: null };
+  // one registry for everything this process runs, served on METRICS_PORT (null: no metrics)
+  const metrics = config.metrics.port !== null ? new ProcessMetrics() : null;
   try {
     if (config.database.migrateOnStart) {
       await migrateDatabase({ ownerUrl: db.ownerUrl, authenticator: db.authenticator, log });
@@ -49,6 +53,7 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
         ownerUrl: db.ownerUrl,
         authUrl: db.authUrl,
         log,
+        metrics,
       });
     }
     if (mode !== "server") {
@@ -60,10 +65,31 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
         log,
         mail: mailFor(config, log),
         retention: config.retention,
+        reindex: config.reindex,
+        metrics,
+        backups:
+          db.embedded && db.rootUrl
+            ? {
+                clusterDir: db.embedded.dataDir,
+                superuserUrl: db.rootUrl,
+                superuserPassword: config.embeddedPostgres.superuserPassword,
+                databaseName: config.embeddedPostgres.databaseName,
+                retentionDays: config.retention.backupDays,
+              }
+            : null,
       });
     }
-    if (config.metrics.port !== null) {
+    if (metrics && config.metrics.port !== null) {
+      const clusterDir = db.embedded?.dataDir ?? null;
       running.metrics = await startMetricsServer({
+        metrics,
+        database: {
+          dataDir: clusterDir,
+          lastBackupAt: async () => {
+            const newest = clusterDir ? await latestBaseBackup(clusterDir) : null;
+            return newest ? new Date(newest.finishedAt) : null;
+          },
+        },
         host: config.http.host,
         port: config.metrics.port,
         ownerUrl: db.ownerUrl,

@@ -26,6 +26,7 @@ import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { outboxTransport, smtpTransport } from "./mail/transport.ts";
 import { JobCounters, MISSED_BEATS } from "./metrics.ts";
+import type { ProcessMetrics } from "./metrics/registry.ts";
 import { makeTaskList, type TaskDependencies } from "./tasks/index.ts";
 import { workerLoggerFor } from "./workerLogger.ts";
 
@@ -41,8 +42,21 @@ export function mailFor(config: Config, log: Logger): TaskDependencies["mail"] {
     transport: config.mail.smtpUrl ? smtpTransport(config.mail.smtpUrl) : outboxTransport(outbox),
     from: config.mail.from,
     appUrl: config.mail.appUrl,
+    outboxDir: config.mail.smtpUrl ? null : outbox,
   };
 }
+
+/** Retention and reindex settings a caller leaves out (the service passes the configuration's). */
+export const DEFAULT_RETENTION = {
+  auditLogDays: 365,
+  emailDeliveryDays: 90,
+  failedJobDays: 30,
+  outboxDays: 7,
+} as const;
+export const DEFAULT_REINDEX: TaskDependencies["reindex"] = {
+  bloatPercent: 50,
+  minBytes: 10 * 1024 * 1024,
+};
 
 export interface WorkerOptions {
   ownerUrl: string;
@@ -51,8 +65,15 @@ export interface WorkerOptions {
   heartbeatMs: number;
   log: Logger;
   mail: TaskDependencies["mail"];
-  retention: TaskDependencies["retention"];
+  retention: Pick<TaskDependencies["retention"], "deletedContentDays" | "readNotificationDays"> &
+    Partial<TaskDependencies["retention"]>;
+  /** Default: DEFAULT_REINDEX. */
+  reindex?: TaskDependencies["reindex"];
+  /** The embedded server's backups (src/tasks/backups.ts); absent with DATABASE_URL. */
+  backups?: TaskDependencies["backups"];
   batchSize?: number;
+  /** This process's metrics registry: reports the worker's pg pool (METRICS_PORT set). */
+  metrics?: ProcessMetrics | null;
   /** Tasks in addition to src/tasks (same identifier: replaces it). */
   extraTasks?: TaskList;
 }
@@ -80,6 +101,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   pgPool.on("connect", (client) => {
     client.on("error", (error) => log.warn("worker connection failed", { error }));
   });
+  const unwatchPool = options.metrics?.watchPool("worker", pgPool);
   const logger = workerLoggerFor(log);
   const workerUtils = await makeWorkerUtils({ pgPool, logger });
 
@@ -106,7 +128,9 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
           workerUtils,
           log,
           mail: options.mail,
-          retention: options.retention,
+          retention: { ...DEFAULT_RETENTION, ...options.retention },
+          reindex: options.reindex ?? DEFAULT_REINDEX,
+          backups: options.backups ?? null,
           batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
         }),
         ...options.extraTasks,
@@ -159,6 +183,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
           .query(`delete from app_private.worker_instances where id = $1`, [id])
           .catch((error: unknown) => log.warn("could not deregister the worker pool", { error }));
         await workerUtils.release();
+        unwatchPool?.();
         await pgPool.end();
         log.info("worker stopped");
       })()),

@@ -4,7 +4,7 @@
  * actually reads, and — resolved as `docker compose` resolves them — hand each container an
  * environment that src/config.ts accepts in production.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 
 import { parse } from "yaml";
 
@@ -16,7 +16,10 @@ interface Service {
   command?: string[];
   environment?: Record<string, string>;
   healthcheck?: { test: string[] };
-  depends_on?: Record<string, { condition: string }>;
+  depends_on?: Record<string, { condition: string }> | string[];
+  profiles?: string[];
+  volumes?: string[];
+  ports?: string[];
 }
 
 const read = (file: string): string => readFileSync(new URL(`../${file}`, import.meta.url), "utf8");
@@ -86,6 +89,14 @@ function interpolate(value: string, dotenv: Readonly<Record<string, string>>): s
   return out;
 }
 
+/**
+ * What every deployment's .env must set: compose refuses to start without it (`${VAR:?...}`, no
+ * default); "with no .env" below means with nothing else.
+ */
+const REQUIRED_IN_DOTENV: Readonly<Record<string, string>> = {
+  PGBACKREST_REPO1_CIPHER_PASS: "a-test-cipher-pass",
+};
+
 /** The environment `docker compose up` gives the container of `service`. */
 function containerEnv(
   service: Service,
@@ -96,7 +107,10 @@ function containerEnv(
     [...dockerfile.matchAll(/^ENV (\w+)=(\S+)$/gm)].map(([, k, v]) => [k!, v!]),
   );
   const fromCompose = Object.fromEntries(
-    Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), dotenv)]),
+    Object.entries(service.environment ?? {}).map(([k, v]) => [
+      k,
+      interpolate(String(v), { ...REQUIRED_IN_DOTENV, ...dotenv }),
+    ]),
   );
   return { ...fromImage, ...fromCompose };
 }
@@ -113,14 +127,19 @@ function configOf(env: Record<string, string>): Config {
 }
 
 describe("docker-compose.yml", () => {
-  it("has postgres, api and worker, each with a healthcheck", () => {
-    expect(Object.keys(compose.services).sort()).toEqual(["api", "postgres", "worker"]);
-    for (const service of [postgres, api, worker])
+  it("has postgres, its backups, api and worker, each with a healthcheck", () => {
+    // services of an optional profile (`--profile monitoring`) are checked further down
+    const always = Object.keys(compose.services).filter((s) => !compose.services[s]!.profiles);
+    expect(always.sort()).toEqual(["api", "backup", "postgres", "worker"]);
+    for (const service of [postgres, compose.services.backup, api, worker])
       expect(service?.healthcheck?.test.length).toBeGreaterThan(0);
   });
 
-  it("runs a current PostgreSQL", () => {
-    expect(Number(/^postgres:(\d+)/.exec(postgres!.image ?? "")?.[1])).toBeGreaterThanOrEqual(15);
+  it("runs a current PostgreSQL (the official image, with pgBackRest added)", () => {
+    expect(postgres!.build).toBe("docker/postgres");
+    const from = /^FROM postgres:(\d+)$/m.exec(read("docker/postgres/Dockerfile"))?.[1];
+    expect(Number(from)).toBeGreaterThanOrEqual(15);
+    expect(postgres!.image).toBe(`mking-friend-postgres:${from}`);
   });
 
   it("builds one image and runs the API and the worker from it", () => {
@@ -208,6 +227,233 @@ describe("docker-compose.yml", () => {
     expect(worker!.depends_on).toEqual({ api: { condition: "service_healthy" } });
     expect(api!.environment!.MIGRATE_ON_START).toBe("true");
     expect(worker!.environment!.MIGRATE_ON_START).toBe("false");
+  });
+});
+
+describe("docker-compose.yml, monitoring profile", () => {
+  const { prometheus, grafana } = compose.services;
+
+  it("runs Prometheus and Grafana only with --profile monitoring, on this machine's loopback", () => {
+    for (const service of [prometheus, grafana]) {
+      expect(service?.profiles).toEqual(["monitoring"]);
+      expect(service!.ports!.length).toBeGreaterThan(0);
+      for (const port of service!.ports!) expect(port).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+    }
+  });
+
+  it("mounts configuration files that exist", () => {
+    const binds = [...prometheus!.volumes!, ...grafana!.volumes!].filter((v) => v.startsWith("./"));
+    expect(binds.length).toBeGreaterThanOrEqual(4);
+    for (const bind of binds) {
+      const source = bind.split(":")[0]!;
+      expect({ source, exists: existsSync(new URL(`../${source}`, import.meta.url)) }).toEqual({
+        source,
+        exists: true,
+      });
+    }
+    // the files Prometheus is told to read are the mounted ones
+    const mountedAt = (service: Service, target: string): string | undefined =>
+      service.volumes!.find((v) => v.split(":")[1] === target)?.split(":")[0];
+    const config = parse(read("monitoring/prometheus/prometheus.yml")) as { rule_files: string[] };
+    expect(prometheus!.command).toContain("--config.file=/etc/prometheus/prometheus.yml");
+    expect(mountedAt(prometheus!, "/etc/prometheus/prometheus.yml")).toBe(
+      "./monitoring/prometheus/prometheus.yml",
+    );
+    expect(config.rule_files.map((file) => mountedAt(prometheus!, file))).toEqual([
+      "./monitoring/prometheus/alerts.yml",
+    ]);
+    expect(mountedAt(grafana!, "/etc/grafana/provisioning")).toBe(
+      "./monitoring/grafana/provisioning",
+    );
+  });
+
+  it("scrapes METRICS_PORT of the api and the worker, which serve it", () => {
+    const config = parse(read("monitoring/prometheus/prometheus.yml")) as {
+      scrape_configs: { static_configs: { targets: string[] }[] }[];
+    };
+    const targets = config.scrape_configs.flatMap((c) =>
+      c.static_configs.flatMap((s) => s.targets),
+    );
+    for (const name of ["api", "worker"]) {
+      const env = containerEnv(compose.services[name]!);
+      expect(env.METRICS_PORT).toMatch(/^\d+$/);
+      expect(targets).toContain(`${name}:${env.METRICS_PORT}`);
+      expect(configOf(env).metrics.port).toBe(Number(env.METRICS_PORT));
+      // reachable on the compose network, not published on the host
+      expect(compose.services[name]!.ports ?? []).not.toContainEqual(
+        expect.stringContaining(env.METRICS_PORT!),
+      );
+    }
+  });
+
+  it("takes Grafana's admin password from the environment", () => {
+    const password = grafana!.environment!.GF_SECURITY_ADMIN_PASSWORD!;
+    expect(interpolate(password, { GRAFANA_ADMIN_PASSWORD: "from-env" })).toBe("from-env");
+  });
+});
+
+describe("docker-compose.yml, hot standby (profile standby)", () => {
+  const standby = compose.services["postgres-standby"];
+  const script = (file: string): string => read(file);
+  const mountedAt = (service: Service, target: string): string | undefined =>
+    service.volumes!.find((v) => v.split(":")[1] === target)?.split(":")[0];
+
+  it("runs a second PostgreSQL of the same image, after the primary is healthy, with a healthcheck", () => {
+    expect(standby?.profiles).toEqual(["standby"]);
+    expect(standby!.image).toBe(postgres!.image);
+    expect(standby!.depends_on).toEqual({ postgres: { condition: "service_healthy" } });
+    expect(standby!.healthcheck!.test.length).toBeGreaterThan(0);
+    // a volume of its own: a standby never shares the primary's data folder
+    const dataVolume = (service: Service): string | undefined =>
+      service.volumes!.find((v) => v.endsWith(":/var/lib/postgresql"))?.split(":")[0];
+    expect(dataVolume(standby!)).toBeDefined();
+    expect(dataVolume(standby!)).not.toBe(dataVolume(postgres!));
+    expect(standby!.ports ?? []).toEqual([]);
+  });
+
+  it("clones the primary with pg_basebackup -R on first start, then runs the image's entrypoint", () => {
+    const entrypoint = (standby as Service & { entrypoint: string[] }).entrypoint;
+    const source = mountedAt(standby!, entrypoint[0]!);
+    expect(source).toBe("./docker/postgres/standby-entrypoint.sh");
+    const text = script(source!.slice(2));
+    expect(text).toMatch(/if \[ ! -s "\$PGDATA\/PG_VERSION" \]/);
+    expect(text).toMatch(/pg_basebackup[\s\S]*--write-recovery-conf[\s\S]*--wal-method=stream/);
+    expect(text).toMatch(/application_name=\$STANDBY_NAME/);
+    expect(text).toMatch(/exec docker-entrypoint\.sh "\$@"\s*$/);
+    const env = containerEnv(standby!);
+    expect(env.PRIMARY_HOST).toBe("postgres");
+    expect(Object.keys(compose.services)).toContain(env.PRIMARY_HOST);
+  });
+
+  it("creates the replication role at the primary's init and lets the compose network replicate", () => {
+    const source = mountedAt(postgres!, "/docker-entrypoint-initdb.d/10-replication.sh");
+    expect(source).toBe("./docker/postgres/initdb-replication.sh");
+    const text = script(source!.slice(2));
+    expect(text).toMatch(/create role %I with replication login password %L/);
+    expect(text).toMatch(/host replication \$\{REPLICATION_USER\} samenet scram-sha-256/);
+  });
+
+  it("uses the same replication role and password on both sides, taken from .env", () => {
+    const dotenv = { POSTGRES_REPLICATION_PASSWORD: "repl-pass" };
+    const primaryEnv = containerEnv(postgres!, dotenv);
+    const standbyEnv = containerEnv(standby!, dotenv);
+    expect(standbyEnv.REPLICATION_USER).toBe(primaryEnv.REPLICATION_USER);
+    expect(standbyEnv.REPLICATION_PASSWORD).toBe("repl-pass");
+    expect(primaryEnv.REPLICATION_PASSWORD).toBe("repl-pass");
+    expect(containerEnv(standby!).REPLICATION_PASSWORD).toBe(
+      containerEnv(postgres!).REPLICATION_PASSWORD,
+    );
+  });
+
+  it("leaves replication asynchronous by default (synchronous_standby_names unset)", () => {
+    const primaryCommand = (postgres!.command ?? []).join(" ");
+    expect(primaryCommand).not.toMatch(/synchronous_standby_names=\S/);
+    // the comment says how to turn it on, naming the standby's application_name
+    const name = containerEnv(standby!).STANDBY_NAME;
+    expect(read("docker-compose.yml")).toContain(
+      `ALTER SYSTEM SET synchronous_standby_names = '${name}'`,
+    );
+  });
+});
+
+describe("docker-compose.yml, pgBackRest backups", () => {
+  const backup = compose.services.backup;
+  const standby = compose.services["postgres-standby"];
+  const postgresDockerfile = read("docker/postgres/Dockerfile");
+  const schedule = read("docker/postgres/backup-schedule.sh");
+  /** docker/postgres/pgbackrest.conf: section → option → value. */
+  const conf: Record<string, Record<string, string>> = {};
+  let section = "";
+  for (const line of read("docker/postgres/pgbackrest.conf").split("\n")) {
+    const header = /^\[(.+)\]$/.exec(line.trim());
+    const option = /^([a-z0-9-]+)=(.*)$/.exec(line.trim());
+    if (header) conf[(section = header[1]!)] = {};
+    else if (option) conf[section]![option[1]!] = option[2]!;
+  }
+  const global = conf.global!;
+  /** `-c name=value` settings of the postgres command. */
+  const setting = (name: string): string | undefined =>
+    postgres!.command!.find((arg) => arg.startsWith(`${name}=`))?.slice(name.length + 1);
+  const mountOf = (service: Service, target: string): string | undefined =>
+    service.volumes!.find((v) => v.split(":")[1] === target)?.split(":")[0];
+  const stanza = /--stanza=(\S+)/.exec(setting("archive_command") ?? "")?.[1];
+
+  it("archives every WAL segment with pgBackRest, within archive_timeout (the RPO)", () => {
+    expect(postgres!.command![0]).toBe("postgres");
+    expect(setting("archive_mode")).toBe("on");
+    expect(setting("archive_command")).toBe(`pgbackrest --stanza=${stanza} archive-push %p`);
+    expect(Number(setting("archive_timeout"))).toBeGreaterThan(0);
+    expect(Number(setting("archive_timeout"))).toBeLessThanOrEqual(60);
+    // a promoted standby archives to the same repository
+    expect(standby?.command).toEqual(postgres!.command);
+    expect(standby?.image).toBe(postgres!.image);
+    expect(mountOf(standby!, global["repo1-path"]!)).toBe("pgbackrest");
+  });
+
+  it("installs pgBackRest and its configuration, which names the stanza the commands use", () => {
+    expect(postgresDockerfile).toMatch(/apt-get install -y --no-install-recommends pgbackrest/);
+    expect(postgresDockerfile).toMatch(
+      /^COPY .*pgbackrest\.conf \/etc\/pgbackrest\/pgbackrest\.conf$/m,
+    );
+    expect(postgresDockerfile).toMatch(
+      /^COPY .*backup-schedule\.sh \/usr\/local\/bin\/backup-schedule$/m,
+    );
+    expect(stanza).toBe("mking");
+    expect(Object.keys(conf).sort()).toEqual(["global", stanza]);
+    expect(schedule).toMatch(new RegExp(`^STANZA=${stanza}$`, "m"));
+  });
+
+  it("encrypts the repository with a key from the environment, the same in every service, with no default", () => {
+    expect(global["repo1-cipher-type"]).toBe("aes-256-cbc");
+    for (const options of Object.values(conf))
+      expect(options).not.toHaveProperty("repo1-cipher-pass");
+    const services = [postgres!, backup!, standby!];
+    for (const service of services) {
+      const raw = service.environment!.PGBACKREST_REPO1_CIPHER_PASS!;
+      expect(() => interpolate(raw, {})).toThrow(
+        /PGBACKREST_REPO1_CIPHER_PASS.*docs\/OPERATIONS\.md/,
+      );
+      expect(() => interpolate(raw, { PGBACKREST_REPO1_CIPHER_PASS: "" })).toThrow();
+      expect(interpolate(raw, { PGBACKREST_REPO1_CIPHER_PASS: "from-env" })).toBe("from-env");
+    }
+    expect(schedule).toMatch(/: "\$\{PGBACKREST_REPO1_CIPHER_PASS:\?/);
+  });
+
+  it("keeps 2 full backups and some differential ones, compressed", () => {
+    expect(global["repo1-retention-full"]).toBe("2");
+    expect(Number(global["repo1-retention-diff"])).toBeGreaterThanOrEqual(1);
+    expect(global["compress-type"]).toMatch(/^(zst|lz4|gz)$/);
+  });
+
+  it("puts the repository on the pgbackrest volume, and lets the backup service read the data folder and reach the socket", () => {
+    const { volumes } = parse(read("docker-compose.yml")) as { volumes: Record<string, unknown> };
+    expect(Object.keys(volumes)).toEqual(
+      expect.arrayContaining(["pgdata", "pgbackrest", "pgsocket"]),
+    );
+    const options = conf[stanza!]!;
+    // the official image's PGDATA for its major version, on the pgdata volume in both services
+    const major = /^FROM postgres:(\d+)$/m.exec(postgresDockerfile)?.[1];
+    expect(options["pg1-path"]).toBe(`/var/lib/postgresql/${major}/docker`);
+    for (const service of [postgres!, backup!]) {
+      expect(mountOf(service, global["repo1-path"]!)).toBe("pgbackrest");
+      expect(mountOf(service, "/var/lib/postgresql")).toBe("pgdata");
+      expect(mountOf(service, options["pg1-socket-path"]!)).toBe("pgsocket");
+    }
+    expect(backup!.volumes).toContain("pgdata:/var/lib/postgresql:ro");
+    expect(options["pg1-user"]).toBe(postgres!.environment!.POSTGRES_USER);
+  });
+
+  it("schedules weekly full and daily differential backups, each verified, once postgres is healthy", () => {
+    expect(backup!.image).toBe(postgres!.image);
+    expect(backup!.command).toEqual(["backup-schedule"]);
+    expect((backup as Service & { user: string }).user).toBe("postgres");
+    expect(backup!.depends_on).toEqual({ postgres: { condition: "service_healthy" } });
+    expect(backup!.healthcheck!.test).toEqual(["CMD", "backup-schedule", "health"]);
+    expect(schedule).toMatch(/--type="\$1" backup && pgbackrest --stanza="\$STANZA" verify/);
+    expect(schedule).toMatch(/then backup full; else backup diff; fi/);
+    const env = containerEnv(backup!);
+    expect(env.BACKUP_HOUR).toMatch(/^([01]\d|2[0-3])$/);
+    expect(env.BACKUP_FULL_WEEKDAY).toMatch(/^[1-7]$/);
   });
 });
 

@@ -11,6 +11,7 @@ import pg from "pg";
 import { ensureOwnerAndDatabase } from "../src/db/connection.ts";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "../src/db/embedded.ts";
 import { migrateDatabase } from "../src/db/migrate.ts";
+import { ensureStatementsExtension } from "../src/db/statements.ts";
 import { withUrlParts } from "../src/db/urls.ts";
 import { PROJECT_ROOT } from "../src/paths.ts";
 import { publishTestCluster, type TestCluster } from "./helpers/env.ts";
@@ -52,6 +53,8 @@ export default async function globalSetup(): Promise<void> {
         synchronous_commit: "off",
         full_page_writes: "off",
         max_connections: "300",
+        // slow-query statistics (src/db/statements.ts; test/metrics)
+        shared_preload_libraries: "pg_stat_statements",
       },
     });
     superuserUrl = embedded.superuserUrl("postgres");
@@ -77,6 +80,9 @@ export default async function globalSetup(): Promise<void> {
       password: cluster.owner.password,
       database: cluster.templateDatabase,
     });
+    await ensureStatementsExtension(
+      withUrlParts(superuserUrl, { database: cluster.templateDatabase }),
+    );
     await migrateDatabase({
       ownerUrl: withUrlParts(superuserUrl, {
         user: cluster.owner.role,

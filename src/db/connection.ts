@@ -10,9 +10,11 @@
  */
 import pg from "pg";
 
+import { prepareArchiving } from "../backup/archive.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "./embedded.ts";
+import { ensureStatementsExtension } from "./statements.ts";
 import type { AuthenticatorRole } from "./roles.ts";
 import { userOf, withUrlParts } from "./urls.ts";
 
@@ -46,6 +48,8 @@ export async function ensureOwnerAndDatabase(
         ? `alter role ${role} login createrole password ${password}`
         : `create role ${role} login createrole password ${password}`,
     );
+    // the metrics collector (src/metrics/database.ts) reads every session's activity
+    await client.query(`grant pg_monitor to ${role}`);
     const { rowCount: dbExists } = await client.query(
       "select 1 from pg_catalog.pg_database where datname = $1",
       [owner.database],
@@ -98,6 +102,10 @@ export async function connectDatabase(config: Config, log: Logger): Promise<Data
     port: e.port,
     superuserPassword: e.superuserPassword,
     log,
+    // continuous WAL archiving beside the cluster (src/backup/archive.ts; not on Windows: sh)
+    prepare: process.platform === "win32" ? undefined : prepareArchiving,
+    // slow-query statistics for `npm run db:top` and /debug/statements (src/db/statements.ts)
+    settings: { shared_preload_libraries: "pg_stat_statements" },
   });
   try {
     await ensureOwnerAndDatabase(embedded.superuserUrl("postgres"), {
@@ -105,6 +113,7 @@ export async function connectDatabase(config: Config, log: Logger): Promise<Data
       password: d.ownerPassword,
       database: e.databaseName,
     });
+    await ensureStatementsExtension(embedded.superuserUrl(e.databaseName));
   } catch (error) {
     await embedded.stop();
     throw error;

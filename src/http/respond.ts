@@ -5,6 +5,7 @@
 import type { Response } from "express";
 
 import type { ErrorCode } from "../errors.ts";
+import { requestRecord } from "./requestObserver.ts";
 
 export interface RefusalBody {
   errors: [{ message: string; extensions: { code: ErrorCode } }];
@@ -21,5 +22,8 @@ export function refuse(
   message: string,
   headers: Record<string, string> = {},
 ): void {
-  res.status(status).set(headers).json(refusalBody(code, message));
+  const body = refusalBody(code, message);
+  const record = requestRecord(res);
+  if (record) record.errors = body.errors;
+  res.status(status).set(headers).json(body);
 }

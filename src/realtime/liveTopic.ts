@@ -50,6 +50,8 @@ export interface LiveTopicOptions<E extends object> {
   accept: (event: E, query: Query) => Promise<E | null>;
   maxQueued: number;
   log: Logger;
+  /** Told how many events were dropped when the subscription ends for a slow client. */
+  onDropped?: (events: number) => void;
 }
 
 /** How often the probe is sent again while the LISTEN is not confirmed, and for how long. */
@@ -123,6 +125,7 @@ export async function liveTopic<E extends object>(
             topic,
             queued: backlog.length,
           });
+          options.onDropped?.(backlog.length);
           backlog.length = 0; // nothing more is delivered: free the memory now
           end({
             error: appError(

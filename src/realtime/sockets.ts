@@ -30,6 +30,8 @@ import {
   type VerifiedToken,
 } from "../auth/tokens.ts";
 import type { Logger } from "../log.ts";
+import type { ApiMetrics } from "../metrics/api.ts";
+import { SocketMetrics } from "./socketMetrics.ts";
 
 /** Close codes sent to clients (README, "Realtime"). */
 export const CLOSE = {
@@ -53,6 +55,8 @@ export interface WebSocketOptions {
   keepaliveMs?: number;
   /** Checks an upgrade request (its Origin: src/http/cors.ts); false: it already answered. */
   acceptUpgrade?: (req: IncomingMessage, socket: Duplex) => boolean;
+  /** The API's metrics: sockets, subscriptions, events, operations (src/realtime/socketMetrics.ts). */
+  metrics?: ApiMetrics | null;
 }
 
 interface Extra {
@@ -135,6 +139,7 @@ export function attachWebSockets(
   const usage = new Usage();
   const states = new WeakMap<WebSocket, SocketState>();
   const base = makeGraphQLWSConfig(serv);
+  const metrics = options.metrics ? new SocketMetrics(options.metrics) : null;
 
   const closeWith = (socket: WebSocket, code: number, reason: string): void => {
     if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING)
@@ -221,6 +226,7 @@ export function attachWebSockets(
       }
       state.operations.add(id);
       usage.add("operations", state.key, 1);
+      metrics?.started(ctx.extra.socket, id, payload.operationName);
       try {
         return await base.onSubscribe!(ctx, id, payload);
       } catch (error) {
@@ -229,7 +235,23 @@ export function attachWebSockets(
         throw error;
       }
     },
+    ...(metrics && {
+      onOperation(ctx, id, _payload, args, result) {
+        metrics.executed(ctx.extra.socket, id, args, Symbol.asyncIterator in result);
+      },
+      async onNext(ctx, id, payload, args, result) {
+        const masked = await base.onNext?.(ctx, id, payload, args, result);
+        metrics.sent(ctx.extra.socket, id, (masked ?? result).errors);
+        return masked;
+      },
+      async onError(ctx, id, payload, errors) {
+        const masked = await base.onError?.(ctx, id, payload, errors);
+        metrics.refused(ctx.extra.socket, id, masked ?? errors);
+        return masked;
+      },
+    }),
     onComplete(ctx, id) {
+      metrics?.completed(ctx.extra.socket, id);
       const state = states.get(ctx.extra.socket);
       if (state?.operations.delete(id)) usage.add("operations", state.key, -1);
     },
@@ -249,6 +271,7 @@ export function attachWebSockets(
   let open = 0;
   wsServer.on("connection", (socket: WebSocket, request: IncomingMessage) => {
     open += 1;
+    metrics?.opened();
     const stopKeepalive = keepalive(socket, options.keepaliveMs ?? 12_000);
     const closed = server.opened(
       {
@@ -270,6 +293,7 @@ export function attachWebSockets(
     );
     socket.once("close", (code, reason) => {
       open -= 1;
+      metrics?.closed(socket);
       stopKeepalive();
       void closed(code, String(reason));
     });
@@ -281,7 +305,10 @@ export function attachWebSockets(
       socket.destroy();
       return;
     }
-    if (options.acceptUpgrade && !options.acceptUpgrade(req, socket)) return;
+    if (options.acceptUpgrade && !options.acceptUpgrade(req, socket)) {
+      options.metrics?.refused("origin");
+      return;
+    }
     wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit("connection", ws, req));
   };
   httpServer.on("upgrade", onUpgrade);

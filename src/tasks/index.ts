@@ -7,15 +7,21 @@ import type { TaskList, WorkerUtils } from "graphile-worker";
 
 import type { Logger } from "../log.ts";
 import type { MailTransport } from "../mail/transport.ts";
+import { backupsBaseBackup, backupsVerify, type BackupTaskContext } from "./backups.ts";
 import { countersRecount, countersVerifyAll } from "./counters.ts";
 import {
   cleanupOrphans,
+  purgeAuditLog,
   purgeDeletedContent,
+  purgeEmailDeliveries,
+  purgeFailedJobs,
   purgeNotifications,
   purgeSecrets,
   refreshViews,
 } from "./maintenance.ts";
 import { notificationsCreate } from "./notifications.ts";
+import { pruneOutbox } from "./outbox.ts";
+import { reindexBloated } from "./reindex.ts";
 import { sendEmail } from "./send_email.ts";
 import { workerCleanup } from "./worker__cleanup.ts";
 
@@ -23,10 +29,28 @@ import { workerCleanup } from "./worker__cleanup.ts";
 export interface TaskDependencies {
   workerUtils: WorkerUtils;
   log: Logger;
-  mail: { transport: MailTransport; from: string; appUrl: string };
-  retention: { deletedContentDays: number; readNotificationDays: number };
+  mail: {
+    transport: MailTransport;
+    from: string;
+    appUrl: string;
+    /** The development outbox folder (pruned by maintenance__prune_outbox); unset with SMTP. */
+    outboxDir?: string | null;
+  };
+  /** Days each kind of record is kept (src/config.ts `retention`). */
+  retention: {
+    deletedContentDays: number;
+    readNotificationDays: number;
+    auditLogDays: number;
+    emailDeliveryDays: number;
+    failedJobDays: number;
+    outboxDays: number;
+  };
+  /** Which indexes maintenance__reindex_bloated rebuilds. */
+  reindex: { bloatPercent: number; minBytes: number };
   /** Rows per transaction in batch jobs. */
   batchSize: number;
+  /** The embedded server's backups (src/tasks/backups.ts); null/absent with DATABASE_URL. */
+  backups?: BackupTaskContext | null;
   /** Every identifier in the task list (for cleanup: identifiers to keep). */
   taskIdentifiers: readonly string[];
 }
@@ -41,7 +65,14 @@ const FACTORIES = {
   maintenance__purge_deleted_content: purgeDeletedContent,
   maintenance__purge_notifications: purgeNotifications,
   maintenance__refresh_views: refreshViews,
+  maintenance__purge_audit_log: purgeAuditLog,
+  maintenance__purge_email_deliveries: purgeEmailDeliveries,
+  maintenance__purge_failed_jobs: purgeFailedJobs,
+  maintenance__prune_outbox: pruneOutbox,
+  maintenance__reindex_bloated: reindexBloated,
   worker__cleanup: workerCleanup,
+  backups__base_backup: backupsBaseBackup,
+  backups__verify: backupsVerify,
 } as const;
 
 export const TASK_IDENTIFIERS = Object.keys(FACTORIES) as (keyof typeof FACTORIES)[];

@@ -139,6 +139,16 @@ describe("a benchmark run", () => {
     expect(markdown(result)).toContain("**Session check**");
   });
 
+  it("measures the throughput with metrics and the access log on against off", () => {
+    const m = result.metricsOverhead;
+    expect(m).toBeTruthy();
+    expect(result.cases.map((c) => c.id)).toContain(m!.caseId);
+    expect(m!.rpsWithMetrics).toBeGreaterThan(0);
+    expect(m!.rpsWithout).toBeGreaterThan(0);
+    expect(m!.budgetPercent).toBe(2);
+    expect(markdown(result)).toContain("**Metrics and access log**");
+  });
+
   it("captures the SQL and plans of each read scenario, the same number of statements whatever the page size", () => {
     expect(result.explain.length).toBeGreaterThan(5);
     for (const e of result.explain) {

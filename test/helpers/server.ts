@@ -1,5 +1,6 @@
 /** The real API server on a random port, against a test database. */
 import { loadConfig, type Config } from "../../src/config.ts";
+import type { ProcessMetrics } from "../../src/metrics/registry.ts";
 import { startApiServer, type ApiServer } from "../../src/server.ts";
 import type { TestDatabase } from "./database.ts";
 import { testLogger, type TestLogger } from "./log.ts";
@@ -42,10 +43,17 @@ export interface GraphQLBody {
 export async function startTestServer(
   db: TestDatabase,
   env: Record<string, string> = {},
+  options: { metrics?: ProcessMetrics } = {},
 ): Promise<TestServer> {
   const log = testLogger();
   const config = testConfig(env);
-  const server = await startApiServer({ config, ownerUrl: db.ownerUrl, authUrl: db.authUrl, log });
+  const server = await startApiServer({
+    config,
+    ownerUrl: db.ownerUrl,
+    authUrl: db.authUrl,
+    log,
+    metrics: options.metrics ?? null,
+  });
   return Object.assign(server, {
     log,
     config,
