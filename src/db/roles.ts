@@ -4,14 +4,20 @@
  * - the owner (the user of DATABASE_URL) owns every object and runs migrations and the worker;
  * - the authenticator (LOGIN NOINHERIT) is what PostGraphile connects as; by itself it can do
  *   nothing, and per request it switches to one of:
- * - `anonymous` (no JWT) or `authenticated` (a valid JWT), the roles policies are written for.
+ * - `anonymous` (no JWT) or `authenticated` (a valid JWT), the roles policies are written for;
+ * - `mking_analyst`, the reporting role: it may read the pseudonymous views of the `analytics`
+ *   schema and nothing else (policies/analytics.sql). It is created NOLOGIN and granted to nobody:
+ *   an administrator gives it a password (`alter role mking_analyst login password …`) or, better,
+ *   grants it to a named login role (`grant mking_analyst to alice`). Its attributes are never
+ *   changed again here, so that choice survives every migrate (docs/SECURITY.md).
  *
- * `anonymous` and `authenticated` have fixed names because `policies/*.sql` name them.
+ * The three have fixed names because `policies/*.sql` name them.
  */
 import pg from "pg";
 
 export const ANONYMOUS_ROLE = "anonymous";
 export const AUTHENTICATED_ROLE = "authenticated";
+export const ANALYST_ROLE = "mking_analyst";
 
 export interface AuthenticatorRole {
   name: string;
@@ -37,6 +43,7 @@ do $roles$
 begin
   ${createRole(ANONYMOUS_ROLE, "nologin")}
   ${createRole(AUTHENTICATED_ROLE, "nologin")}
+  ${createRole(ANALYST_ROLE, "nologin")}
   ${createRole(authenticator.name, `login noinherit password ${password}`)}
   begin
     alter role ${auth} login noinherit password ${password};
@@ -67,7 +74,7 @@ export async function ensureRoles(
     if (code === "42501") {
       throw new Error(
         `the database owner may not create roles: grant it CREATEROLE, or create the roles ` +
-          `${ANONYMOUS_ROLE}, ${AUTHENTICATED_ROLE} and ${authenticator.name} (LOGIN NOINHERIT, member of both) yourself`,
+          `${ANONYMOUS_ROLE}, ${AUTHENTICATED_ROLE}, ${ANALYST_ROLE} (NOLOGIN) and ${authenticator.name} (LOGIN NOINHERIT, member of the first two) yourself`,
         { cause: error },
       );
     }

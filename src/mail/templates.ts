@@ -53,3 +53,19 @@ export function passwordReset(p: { to: string; name: string; link: string }): Ma
     "The link works once and expires in 1 hour. If you did not ask for it, ignore this message: your password stays as it is.",
   );
 }
+
+export function dataExportReady(p: {
+  to: string;
+  name: string;
+  link: string;
+  expiresAt: Date;
+}): MailMessage {
+  return withLink(
+    p.to,
+    "Your data export is ready",
+    `Hi ${p.name}, the archive of your MKing Friend data you asked for is ready.`,
+    "Download my data",
+    p.link,
+    `The link works once, only while you are signed in as yourself, until ${p.expiresAt.toISOString()} (UTC); then the archive is deleted. If you did not ask for it, change your password.`,
+  );
+}
