@@ -13,6 +13,13 @@ import { constant, context, lambda, object, type Step } from "postgraphile/grafa
 import { extendSchema } from "postgraphile/utils";
 
 import type { ClientInfo } from "../src/auth/request.ts";
+import {
+  completeSignIn,
+  issueTokens,
+  type AuthResult,
+  type SessionRow,
+  type SignInSettings,
+} from "../src/auth/signIn.ts";
 import type { TokenService } from "../src/auth/tokens.ts";
 import { appError } from "../src/errors.ts";
 
@@ -23,22 +30,8 @@ export interface AuthPluginOptions {
   loginMaxFailures: number;
   loginMaxFailuresPerClient: number;
   loginFailureWindowMinutes: number;
-}
-
-/** What the `app_hidden` sign-in functions return (type app_hidden.session). */
-interface SessionRow {
-  outcome: string;
-  user_id: string | null;
-  session_id: string | null;
-  refresh_token: string | null;
-}
-
-interface AuthResult {
-  userId: string;
-  accessToken: string;
-  /** ISO-8601, as PostgreSQL renders every other Datetime: 2026-11-30T16:32:07.123000+00:00 */
-  accessTokenExpiresAt: string;
-  refreshToken: string;
+  /** How sign-ins end (src/auth/signIn.ts completeSignIn: tokens, or the second step). */
+  signIn: SignInSettings;
 }
 
 interface MutationContext {
@@ -47,7 +40,7 @@ interface MutationContext {
 }
 
 /** Refusals from the sign-in functions, as clients see them. */
-function refusal(outcome: string): Error {
+export function refusal(outcome: string): Error {
   switch (outcome) {
     case "bad_credentials":
       return appError("UNAUTHENTICATED", "Incorrect e-mail or password", {
@@ -88,19 +81,7 @@ export function makeAuthPlugin(options: AuthPluginOptions): GraphileConfig.Plugi
 
   /** Turns a successful session row into tokens, and makes the rest of the request that user. */
   function issue(row: SessionRow, ctx: MutationContext): AuthResult | { refused: string } {
-    if (row.outcome !== "ok" || !row.user_id || !row.session_id || !row.refresh_token) {
-      return { refused: row.outcome };
-    }
-    const { token, expiresAt } = options.tokens.sign(row.user_id, row.session_id);
-    ctx.pgSettings.role = "authenticated";
-    ctx.pgSettings["jwt.claims.user_id"] = row.user_id;
-    ctx.pgSettings["jwt.claims.session_id"] = row.session_id;
-    return {
-      userId: row.user_id,
-      accessToken: token,
-      accessTokenExpiresAt: expiresAt.toISOString().replace(/Z$/, "000+00:00"),
-      refreshToken: row.refresh_token,
-    };
+    return issueTokens(options.tokens, row, ctx);
   }
 
   /** Raises the refusal (after the transaction committed) or passes the result on. */
@@ -144,14 +125,17 @@ export function makeAuthPlugin(options: AuthPluginOptions): GraphileConfig.Plugi
       typeDefs: /* GraphQL */ `
         """
         A signed-in session: a short-lived access token (send it as \`Authorization: Bearer …\`)
-        and a single-use refresh token to get the next one.
+        and a single-use refresh token to get the next one. When the account has a second factor,
+        \`login\` returns no tokens and no user but \`secondStep\` (README "Two-factor sign-in").
         """
         type AuthPayload {
-          accessToken: String!
-          accessTokenExpiresAt: Datetime!
+          accessToken: String
+          accessTokenExpiresAt: Datetime
           "Single use: \`refreshToken\` returns a new one; presenting a used one signs the session out."
-          refreshToken: String!
+          refreshToken: String
           user: User
+          "True when this sign-in cancelled the account's pending deletion (within the grace period)."
+          accountRestored: Boolean!
         }
 
         "The outcome of an account action that returns no data."
@@ -260,7 +244,7 @@ export function makeAuthPlugin(options: AuthPluginOptions): GraphileConfig.Plugi
                     failureWindow,
                   ],
                 );
-                return issue(row!, ctx);
+                return completeSignIn(options.signIn, query, row!, ctx);
               });
               return raiseRefusal($result);
             },
