@@ -1,10 +1,12 @@
 /**
  * Realtime: GraphQL subscriptions over PostgreSQL LISTEN/NOTIFY, and typing indicators.
  *
- * Triggers publish ids on per-entity channels (migrations/committed/000005.sql); each
- * subscription listens through PostGraphile's pg subscriber and re-reads every row under the
- * subscriber's own role and claims, so row-level security decides what arrives
- * (src/realtime/liveTopic.ts). Every subscription is private: without a token it is refused.
+ * Triggers publish ids on per-entity channels (migrations/committed/000005.sql); the instance's
+ * topic hub listens once per topic and, per event, decides in one statement which of its
+ * subscribers may see it (app_hidden.*_audience, held to row-level security by
+ * test/realtime/audience.property.test.ts; src/realtime/hub.ts); each field then reads the row
+ * under the subscriber's own role and claims. Every subscription is private: without a token it
+ * is refused.
  */
 import { sideEffectWithPgClientTransaction, type WithPgClient } from "postgraphile/@dataplan/pg";
 import {
@@ -22,12 +24,8 @@ import { extendSchema } from "postgraphile/utils";
 import { appError } from "../src/errors.ts";
 import type { Logger } from "../src/log.ts";
 import type { ApiMetrics } from "../src/metrics/api.ts";
-import {
-  liveTopic,
-  raiseFailure,
-  type LiveFailure,
-  type Query,
-} from "../src/realtime/liveTopic.ts";
+import { TopicHub, type Audience } from "../src/realtime/hub.ts";
+import { raiseFailure, type LiveFailure, type Query } from "../src/realtime/liveTopic.ts";
 import { RateLimiter } from "../src/realtime/rateLimiter.ts";
 
 export interface RealtimeOptions {
@@ -38,6 +36,8 @@ export interface RealtimeOptions {
   typingPerMinute: number;
   /** Counts events dropped for slow clients (src/metrics/api.ts). */
   metrics?: ApiMetrics | null;
+  /** Told of the instance's topic hub when it starts (the benchmark reads its statistics). */
+  onHub?: (hub: TopicHub) => void;
 }
 
 type Settings = Record<string, string | undefined> | null;
@@ -58,9 +58,12 @@ interface Event {
 
 /** What one subscription field listens to and lets through, given who is asking. */
 interface LiveSpec {
+  /** The topic together with its audience: subscriptions with the same key share a listener. */
+  key: string;
   topic: string;
   authorize?: (query: Query) => Promise<void>;
-  accept: (event: Event, query: Query) => Promise<Event | null>;
+  audience: Audience<Event>;
+  wants?: (event: Event) => boolean;
 }
 
 const one = async (query: Query, text: string, values: unknown[]): Promise<boolean> =>
@@ -72,9 +75,38 @@ const requireParticipant = (conversationId: string) => async (query: Query) => {
   }
 };
 
+/** An audience from a function returning the allowed user ids (as `user_id`). */
+const usersFrom =
+  (text: string, values: (event: Event, userIds: string[]) => unknown[], shape = (e: Event) => e) =>
+  async (event: Event, userIds: string[], query: Query): Promise<Map<string, Event>> => {
+    const rows = await query<{ user_id: string }>(text, values(event, userIds));
+    const out = shape(event);
+    return new Map(rows.map((r) => [r.user_id, out]));
+  };
+
 export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plugin {
   const log = options.log.child({ component: "realtime" });
   const typing = new RateLimiter(options.typingPerMinute);
+  // one hub per API instance (its LISTEN connection): every subscription of a topic shares it
+  const hubs = new WeakMap<object, TopicHub>();
+  const hubFor = (ctx: LiveContext & { pgSubscriber: object }): TopicHub => {
+    let hub = hubs.get(ctx.pgSubscriber);
+    if (!hub) {
+      hub = new TopicHub({
+        subscriber: ctx.pgSubscriber as GrafastSubscriber<Record<string, string>>,
+        withPgClient: ctx.withPgClient,
+        pgSettings: { role: "authenticated" },
+        maxQueued: options.maxQueuedEvents,
+        log,
+        ...(options.metrics
+          ? { onDropped: (events: number) => options.metrics?.dropped("slow_client", events) }
+          : {}),
+      });
+      hubs.set(ctx.pgSubscriber, hub);
+      options.onHub?.(hub);
+    }
+    return hub;
+  };
 
   return extendSchema((build) => {
     const { messages, notifications, conversations, user: users } = build.pgResources;
@@ -103,22 +135,20 @@ export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plu
               if (!userId) throw appError("UNAUTHENTICATED", "Sign in to subscribe");
               if (!pgSubscriber) throw appError("BAD_REQUEST", "Subscriptions are not available");
               const s = spec(userId, conversationId);
-              return liveTopic<Event>({
-                subscriber: pgSubscriber,
-                withPgClient: ctx.withPgClient,
-                pgSettings: ctx.pgSettings,
-                topic: s.topic,
-                ...(s.authorize ? { authorize: s.authorize } : {}),
-                accept: s.accept,
-                maxQueued: options.maxQueuedEvents,
-                log,
-                ...(options.metrics
-                  ? {
-                      onDropped: (events: number) =>
-                        options.metrics?.dropped("slow_client", events),
-                    }
-                  : {}),
-              });
+              if (s.authorize) {
+                await s.authorize((text, values) =>
+                  ctx.withPgClient(ctx.pgSettings, async (client) => [
+                    ...(await client.query<never>({ text, values })).rows,
+                  ]),
+                );
+              }
+              return hubFor({ ...ctx, pgSubscriber }).join<Event>(
+                s.key,
+                s.topic,
+                s.audience,
+                userId,
+                s.wants,
+              );
             },
           };
         },
@@ -127,22 +157,18 @@ export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plu
       return listen($subscriber, constant("live"), ($item) => lambda($item, raiseFailure));
     }
 
-    /** A message event of the conversation, if it is one of `op` and still visible to the subscriber. */
+    /** Message events of the conversation of kind `op`, for those who may see the message. */
     const messageEvents =
-      (op: "insert" | "update") => (userId: string, conversationId: string) => ({
+      (op: "insert" | "update") =>
+      (_userId: string, conversationId: string): LiveSpec => ({
+        key: `messages:${conversationId}`,
         topic: `conversation:${conversationId}`,
         authorize: requireParticipant(conversationId),
-        accept: async (event: Event, query: Query) =>
-          event.op === op &&
-          (await one(
-            query,
-            `select app_hidden.is_active_participant($1)
-                  and exists (select 1 from app_public.messages m
-                               where m.id = $2 and not app_hidden.is_blocked(m.sender_id, $3)) as ok`,
-            [conversationId, event.id, userId],
-          ))
-            ? event
-            : null,
+        audience: usersFrom(
+          `select app_hidden.message_audience($1, $2, $3::uuid[]) as user_id`,
+          (event, userIds) => [conversationId, event.id, userIds],
+        ),
+        wants: (event) => event.op === op,
       });
 
     return {
@@ -218,14 +244,16 @@ export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plu
             notificationAdded: {
               subscribePlan: () =>
                 live(null, (userId) => ({
+                  key: `notifications:${userId}`,
                   topic: `user:${userId}:notifications`,
-                  accept: async (event, query) => {
-                    const [row] = await query<{ visible: boolean; unread: number }>(
-                      `select exists (select 1 from app_public.notifications where id = $1) as visible,
-                              app_public.unread_notification_count() as unread`,
-                      [event.id],
+                  audience: async (event, userIds, query) => {
+                    const rows = await query<{ user_id: string; unread_count: number }>(
+                      `select user_id, unread_count from app_hidden.notification_audience($1, $2::uuid[])`,
+                      [event.id, userIds],
                     );
-                    return row?.visible ? { ...event, unread_count: row.unread } : null;
+                    return new Map(
+                      rows.map((r) => [r.user_id, { ...event, unread_count: r.unread_count }]),
+                    );
                   },
                 })),
               plan: ($event) => $event,
@@ -234,19 +262,15 @@ export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plu
               subscribePlan: (_$root, fieldArgs) =>
                 live(
                   fieldArgs.getRaw("conversationId") as Step<string>,
-                  (userId, conversationId) => ({
+                  (_userId, conversationId): LiveSpec => ({
+                    key: `typing:${conversationId}`,
                     topic: `conversation:${conversationId}:typing`,
                     authorize: requireParticipant(conversationId),
-                    accept: async (event, query) =>
-                      event.user_id !== userId &&
-                      (await one(
-                        query,
-                        `select app_hidden.is_active_participant($1)
-                              and exists (select 1 from app_public.user_cards u where u.id = $2) as ok`,
-                        [conversationId, event.user_id],
-                      ))
-                        ? { ...event, conversation_id: conversationId }
-                        : null,
+                    audience: usersFrom(
+                      `select app_hidden.typing_audience($1, $2, $3::uuid[]) as user_id`,
+                      (event, userIds) => [conversationId, event.user_id, userIds],
+                      (event) => ({ ...event, conversation_id: conversationId }),
+                    ),
                   }),
                 ),
               plan: ($event) => $event,
@@ -254,15 +278,12 @@ export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plu
             myConversationsUpdated: {
               subscribePlan: () =>
                 live(null, (userId) => ({
+                  key: `conversations:${userId}`,
                   topic: `user:${userId}:conversations`,
-                  accept: async (event, query) =>
-                    (await one(
-                      query,
-                      `select exists (select 1 from app_public.conversations where id = $1) as ok`,
-                      [event.conversation_id],
-                    ))
-                      ? event
-                      : null,
+                  audience: usersFrom(
+                    `select app_hidden.conversation_audience($1, $2::uuid[]) as user_id`,
+                    (event, userIds) => [event.conversation_id, userIds],
+                  ),
                 })),
               plan: ($event) => $event,
             },

@@ -25,5 +25,5 @@ grant insert (user_id, username, display_name, bio, avatar_url, cover_image_url,
               gender, location, website, privacy_level)
   on app_public.user_profiles to authenticated;
 grant update (username, display_name, bio, avatar_url, cover_image_url, birth_date, gender,
-              location, website, privacy_level)
+              location, website, privacy_level, show_last_seen)
   on app_public.user_profiles to authenticated;

@@ -23,6 +23,8 @@ export interface RealtimeOptions {
   messages: number;
   /** Mutations in flight at once. */
   concurrency: number;
+  /** Waits this long between sends (a paced stream, e.g. 100 ms); 0: as fast as `concurrency` allows. */
+  intervalMs?: number;
 }
 
 export interface RealtimeResult {
@@ -33,6 +35,28 @@ export interface RealtimeResult {
   missed: number;
   latencyMs: Percentiles;
   setupSeconds: number;
+  /**
+   * Database transactions committed during the measured phase, per message sent (the send's own
+   * included; the API runs every statement in a transaction): the realtime cost per event.
+   */
+  transactionsPerMessage: number;
+}
+
+/** Transactions committed and rolled back in the database so far (pg_stat_database). */
+async function transactions(ownerUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: ownerUrl });
+  await client.connect();
+  try {
+    // statistics reach pg_stat_database within a second of each backend's transactions
+    await new Promise((r) => setTimeout(r, 1500));
+    await client.query(`select pg_stat_clear_snapshot()`);
+    const { rows } = await client.query<{ n: string }>(
+      `select (xact_commit + xact_rollback)::text as n from pg_stat_database where datname = current_database()`,
+    );
+    return Number(rows[0]!.n);
+  } finally {
+    await client.end();
+  }
 }
 
 const SUBSCRIPTION = `subscription ($c: UUID!) { messageAdded(conversationId: $c) { id content sender { username } } }`;
@@ -154,20 +178,24 @@ export async function measureRealtime(o: RealtimeOptions): Promise<RealtimeResul
     const setupSeconds = (performance.now() - setupStarted) / 1000;
 
     expected = o.messages * o.membersPerChat;
+    const transactionsBefore = await transactions(o.ownerUrl);
     const done = new Promise<void>((resolve) => (allDelivered = resolve));
     await pooled(
       Array.from({ length: o.messages }, (_, i) => async () => {
         const g = i % groups.length;
         const content = `m${i}`;
         const sender = groups[g]![i % o.membersPerChat]!;
+        if (o.intervalMs) await new Promise((r) => setTimeout(r, o.intervalMs));
         sentAt.set(content, performance.now());
         await send(o.apiUrl, o.sign(sender), chats[g]!, content);
       }),
-      o.concurrency,
+      o.intervalMs ? 1 : o.concurrency,
     );
     // at most 30 s more (the timer must not keep the process alive once all arrived)
     await Promise.race([done, new Promise((r) => setTimeout(r, 30_000).unref())]);
     if (failure !== null) throw new Error(`a subscription failed: ${JSON.stringify(failure)}`);
+    // the measuring connection's own transactions (2) are left out
+    const spent = (await transactions(o.ownerUrl)) - transactionsBefore - 2;
     return {
       subscribers: groups.length * o.membersPerChat,
       conversations: groups.length,
@@ -176,6 +204,7 @@ export async function measureRealtime(o: RealtimeOptions): Promise<RealtimeResul
       missed: expected - deliveries,
       latencyMs: histogram.percentiles(),
       setupSeconds: Math.round(setupSeconds * 10) / 10,
+      transactionsPerMessage: Math.round((spent / o.messages) * 10) / 10,
     };
   } finally {
     await Promise.all(clients.map((c) => c.dispose()));

@@ -31,6 +31,7 @@ import {
 } from "../auth/tokens.ts";
 import type { Logger } from "../log.ts";
 import type { ApiMetrics } from "../metrics/api.ts";
+import type { PresenceHook } from "./presence.ts";
 import { SocketMetrics } from "./socketMetrics.ts";
 
 /** Close codes sent to clients (README, "Realtime"). */
@@ -57,6 +58,8 @@ export interface WebSocketOptions {
   acceptUpgrade?: (req: IncomingMessage, socket: Duplex) => boolean;
   /** The API's metrics: sockets, subscriptions, events, operations (src/realtime/socketMetrics.ts). */
   metrics?: ApiMetrics | null;
+  /** Told when a signed-in user's socket opens and closes (src/realtime/presence.ts). */
+  presence?: PresenceHook | null;
 }
 
 interface Extra {
@@ -204,6 +207,7 @@ export function attachWebSockets(
         expiry.unref();
       }
       states.set(socket, { key, identity, expiry, operations: new Set() });
+      if (identity) options.presence?.connected(identity.userId);
       return true;
     },
     async onSubscribe(ctx, id, payload) {
@@ -264,6 +268,7 @@ export function attachWebSockets(
       usage.add("operations", state.key, -state.operations.size);
       state.operations.clear();
       usage.add("sockets", state.key, -1);
+      if (state.identity) options.presence?.disconnected(state.identity.userId);
     },
   });
 
