@@ -74,6 +74,10 @@ export interface WorkerOptions {
   batchSize?: number;
   /** This process's metrics registry: reports the worker's pg pool (METRICS_PORT set). */
   metrics?: ProcessMetrics | null;
+  /** Where data export archives go and how long their links work (src/tasks/data_export.ts). */
+  dataExport?: TaskDependencies["dataExport"];
+  /** Media processing: storage and limits (src/media/process/settings.ts). */
+  media?: TaskDependencies["media"];
   /** Tasks in addition to src/tasks (same identifier: replaces it). */
   extraTasks?: TaskList;
 }
@@ -111,9 +115,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   let poolId: string | null = null;
   events.on("pool:create", ({ workerPool }) => (poolId = workerPool.id));
 
-  let runner: Runner;
-  try {
-    runner = await run({
+  const startRunner = (): Promise<Runner> =>
+    run({
       pgPool,
       logger,
       events,
@@ -131,25 +134,32 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
           retention: { ...DEFAULT_RETENTION, ...options.retention },
           reindex: options.reindex ?? DEFAULT_REINDEX,
           backups: options.backups ?? null,
+          dataExport: options.dataExport ?? null,
+          media: options.media ?? null,
           batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
         }),
         ...options.extraTasks,
       },
-      crontab: await readFile(CRONTAB_PATH, "utf8"),
+      crontab,
     });
+  const crontab = await readFile(CRONTAB_PATH, "utf8");
+  let runner: Runner;
+  try {
+    runner = await startRunner();
   } catch (error) {
     await workerUtils.release();
     await pgPool.end();
     throw error;
   }
   if (!poolId) throw new Error("graphile-worker did not announce its pool (pool:create)");
-  const id: string = poolId;
+  // the pool beating now (a runner started again after a lost connection has a new id)
+  const currentId = (): string => poolId!;
 
   let lastBeat: number | null = null;
   const heartbeat = async (): Promise<void> => {
     await pgPool.query(
       `select app_private.worker_heartbeat($1, $2, $3, make_interval(secs => $4::float8 / 1000))`,
-      [id, hostname(), process.pid, options.heartbeatMs],
+      [currentId(), hostname(), process.pid, options.heartbeatMs],
     );
     lastBeat = Date.now();
     await reclaimFromSilentPools(pgPool, workerUtils, log);
@@ -165,22 +175,66 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   }, options.heartbeatMs);
   timer.unref();
 
-  log.info("worker started", { concurrency: options.concurrency, poolId: id });
+  log.info("worker started", { concurrency: options.concurrency, poolId: currentId() });
 
   let stopping: Promise<void> | null = null;
+  /**
+   * graphile-worker stops a runner for good when a connection it relies on breaks (PostgreSQL
+   * restarted): found by the chaos soak (soak/), the worker then took no more jobs and, with
+   * nothing left to keep Node busy, exited with code 0. A new runner is started instead, with
+   * back-off until the database answers again; the jobs the old pool held go back to the queue
+   * once its heartbeat is silent (reclaimFromSilentPools).
+   */
+  const supervise = (watched: Runner): void => {
+    void watched.promise
+      .catch(() => undefined)
+      .then(async () => {
+        if (stopping || watched !== runner) return;
+        log.error("the worker's runner stopped by itself; starting a new one", {
+          poolId: currentId(),
+        });
+        for (let attempt = 0; !stopping; attempt += 1) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 250 * 2 ** attempt)));
+          if (stopping) return;
+          try {
+            const next = await startRunner();
+            if (stopping) {
+              await next.stop("shutting down");
+              return;
+            }
+            runner = next;
+            supervise(next);
+            log.info("worker runner started again", { poolId: currentId(), attempt: attempt + 1 });
+            return;
+          } catch (error) {
+            log.warn("the worker's runner could not start yet", { error, attempt: attempt + 1 });
+          }
+        }
+      });
+  };
+  supervise(runner);
   return {
-    runner,
+    get runner() {
+      return runner;
+    },
     workerUtils,
-    poolId: id,
+    get poolId() {
+      return currentId();
+    },
     counters,
     lastHeartbeatAt: () => lastBeat,
     stop: () =>
       (stopping ??= (async () => {
-        await runner.stop("shutting down");
+        // a runner that stopped by itself (see supervise) has nothing left to stop
+        await runner
+          .stop("shutting down")
+          .catch((error: unknown) =>
+            log.warn("the worker's runner was already stopped", { error }),
+          );
         clearInterval(timer);
         await beating;
         await pgPool
-          .query(`delete from app_private.worker_instances where id = $1`, [id])
+          .query(`delete from app_private.worker_instances where id = $1`, [currentId()])
           .catch((error: unknown) => log.warn("could not deregister the worker pool", { error }));
         await workerUtils.release();
         unwatchPool?.();

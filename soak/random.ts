@@ -1,0 +1,42 @@
+/** A seeded pseudo-random generator (mulberry32), so a soak's faults can be replayed. */
+export interface Random {
+  readonly seed: number;
+  /** A number in [0, 1). */
+  next(): number;
+  /** An integer in [min, max]. */
+  int(min: number, max: number): number;
+  pick<T>(items: readonly T[]): T;
+  /** A key of `weights`, with probability proportional to its weight. */
+  weighted<K extends string>(weights: Readonly<Record<K, number>>): K;
+}
+
+export function seededRandom(seed: number): Random {
+  let state = seed >>> 0;
+  const next = (): number => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (min: number, max: number): number => min + Math.floor(next() * (max - min + 1));
+  return {
+    seed,
+    next,
+    int,
+    pick: (items) => {
+      if (items.length === 0) throw new Error("pick from an empty list");
+      return items[int(0, items.length - 1)]!;
+    },
+    weighted: (weights) => {
+      const entries = Object.entries(weights) as [keyof typeof weights, number][];
+      const total = entries.reduce((sum, [, w]) => sum + w, 0);
+      let r = next() * total;
+      for (const [key, w] of entries) {
+        r -= w;
+        if (r < 0) return key;
+      }
+      return entries[entries.length - 1]![0];
+    },
+  };
+}
