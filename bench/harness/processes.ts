@@ -66,6 +66,8 @@ export async function startChild(
   process.once("exit", killOnExit);
   child.once("exit", () => process.removeListener("exit", killOnExit));
   let tail = "";
+  let onData: ((chunk: Buffer) => void) | null = null;
+  const onError = (chunk: Buffer): void => void (tail = (tail + chunk.toString()).slice(-4000));
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill("SIGTERM");
@@ -80,7 +82,7 @@ export async function startChild(
       reject(new Error(`${name} was not ready within ${timeoutMs} ms:\n${tail}`));
     }, timeoutMs);
     let buffered = "";
-    const onData = (chunk: Buffer): void => {
+    onData = (chunk: Buffer): void => {
       const text = chunk.toString();
       tail = (tail + text).slice(-4000);
       buffered += text;
@@ -95,13 +97,16 @@ export async function startChild(
       }
     };
     child.stdout?.on("data", onData);
-    child.stderr?.on("data", (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-4000)));
+    child.stderr?.on("data", onError);
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited (code ${code}) before it was ready:\n${tail}`));
     });
   });
-  // Keep draining output so the child never blocks on a full pipe.
+  // Keep draining output so the child never blocks on a full pipe, without reading it: an
+  // access log line per request must not cost the load generator's process (metricsOverhead.ts).
+  if (onData) child.stdout?.off("data", onData);
+  child.stderr?.off("data", onError);
   child.stdout?.resume();
   child.stderr?.resume();
   if (child.pid === undefined) throw new Error(`${name} has no process id`);

@@ -200,12 +200,21 @@ export function startDatabaseCollector(
     standbys: gauge("mking_db_standbys", "Standbys streaming from this server now."),
     diskFree: gauge(
       "mking_db_disk_free_ratio",
-      "Free space of the data folder's file system (0..1).",
+      "Free space of the data folder's file system (0..1; absent: the folder is not local).",
     ),
     backup: gauge(
       "mking_backup_last_success_timestamp_seconds",
-      "Finish time of the newest successful base backup (Unix seconds).",
+      "Finish time of the newest successful base backup (Unix seconds; absent: none known here).",
     ),
+  };
+
+  // Unlabelled gauges read 0 until set; these are absent instead while unknown (0 would mean a
+  // full disk, a backup in 1970, a segment archived just now or no cache hits).
+  const unknownUntilSet = [g.cacheHit, g.archiveAge, g.diskFree, g.backup];
+  for (const m of unknownUntilSet) m.remove();
+  const setOrRemove = (m: Gauge, value: number | null): void => {
+    if (value === null) m.remove();
+    else m.set(value);
   };
 
   const collectOnce = async (): Promise<void> => {
@@ -235,12 +244,10 @@ export function startDatabaseCollector(
         if (t.vacuum_age !== null) g.vacuumAge.set({ table: t.table }, t.vacuum_age);
         if (t.analyze_age !== null) g.analyzeAge.set({ table: t.table }, t.analyze_age);
       }
-      if (s.cache_hit_ratio === null) g.cacheHit.reset();
-      else g.cacheHit.set(s.cache_hit_ratio);
+      setOrRemove(g.cacheHit, s.cache_hit_ratio);
       g.xidAge.set(s.xid_age);
       g.archiveFailed.set(s.archive_failed ?? 0);
-      if (s.archive_age === null) g.archiveAge.reset();
-      else g.archiveAge.set(s.archive_age);
+      setOrRemove(g.archiveAge, s.archive_age);
       g.lagSeconds.reset();
       g.lagBytes.reset();
       for (const standby of standbys) {
@@ -249,8 +256,8 @@ export function startDatabaseCollector(
           g.lagSeconds.set({ standby: standby.standby }, standby.lagSeconds);
       }
       g.standbys.set(standbys.filter((r) => r.state === "streaming").length);
-      if (disk) g.diskFree.set(disk.blocks > 0 ? disk.bavail / disk.blocks : 0);
-      if (backup) g.backup.set(backup.getTime() / 1000);
+      setOrRemove(g.diskFree, disk ? (disk.blocks > 0 ? disk.bavail / disk.blocks : 0) : null);
+      setOrRemove(g.backup, backup ? backup.getTime() / 1000 : null);
       g.up.set(1);
     } finally {
       client.release();

@@ -127,6 +127,58 @@ describe("database metrics", () => {
     expect(after.has("mking_db_table_dead_tuples", { table: "app_public.messages" })).toBe(true);
   });
 
+  it("report clients waiting for a pool's connection", async () => {
+    const pool = new pg.Pool({ connectionString: db.ownerUrl, max: 1 });
+    const unwatch = metrics.metrics.watchPool("test", pool);
+    const held = await pool.connect();
+    try {
+      const waiting = [pool.query("select 1"), pool.query("select 2")];
+      const s = await scrape(metrics.url);
+      expect(s.value("mking_pg_pool_connections", { pool: "test", state: "total" })).toBe(1);
+      expect(s.value("mking_pg_pool_connections", { pool: "test", state: "idle" })).toBe(0);
+      expect(s.value("mking_pg_pool_connections", { pool: "test", state: "waiting" })).toBe(2);
+      held.release();
+      await Promise.all(waiting);
+      const after = await scrape(metrics.url);
+      expect(after.value("mking_pg_pool_connections", { pool: "test", state: "waiting" })).toBe(0);
+      expect(after.value("mking_pg_pool_connections", { pool: "test", state: "idle" })).toBe(1);
+      unwatch();
+      expect(
+        (await scrape(metrics.url)).has("mking_pg_pool_connections", {
+          pool: "test",
+          state: "total",
+        }),
+      ).toBe(false);
+    } finally {
+      unwatch();
+      await pool.end();
+    }
+  });
+
+  it("leave out what is not known here: free disk without a local data folder, backups, archiving", async () => {
+    const remote = await startMetricsServer({
+      host: "127.0.0.1",
+      port: 0,
+      ownerUrl: db.ownerUrl,
+      heartbeatMs: 1000,
+      log,
+      worker: null,
+      database: { intervalMs: 60_000, dataDir: null },
+    });
+    try {
+      await remote.database!.collect();
+      const s = await scrape(remote.url);
+      expect(s.value("mking_db_up")).toBe(1);
+      // 0 would read as a full disk, a backup in 1970 and a segment archived just now
+      expect(s.has("mking_db_disk_free_ratio")).toBe(false);
+      expect(s.has("mking_backup_last_success_timestamp_seconds")).toBe(false);
+      expect(s.has("mking_db_archive_last_archived_age_seconds")).toBe(false);
+      expect(s.text).toContain("# TYPE mking_db_disk_free_ratio gauge");
+    } finally {
+      await remote.close();
+    }
+  });
+
   it("reports a failed collection as mking_db_up 0 and a warning, without failing the scrape", async () => {
     const port = await freePort();
     const down = await startMetricsServer({
