@@ -7,7 +7,10 @@ import type pg from "pg";
 import { makePgService, type PgSubscriber } from "postgraphile/adaptors/pg";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 
+import { makeAccountLifecyclePlugin } from "./plugins/accountLifecycle.ts";
 import { makeAuthPlugin } from "./plugins/auth.ts";
+import { makeTwoFactorPlugin } from "./plugins/twoFactor.ts";
+import { makeOidcPlugin } from "./plugins/oidc.ts";
 import { CommentsPlugin } from "./plugins/comments.ts";
 import { ErrorCodesPlugin } from "./plugins/errorCodes.ts";
 import { FeedPlugin } from "./plugins/feed.ts";
@@ -16,14 +19,20 @@ import { MessagingPlugin } from "./plugins/messaging.ts";
 import { NotificationsPlugin } from "./plugins/notifications.ts";
 import { MetricsPlugin } from "./plugins/metrics.ts";
 import { makeRealtimePlugin } from "./plugins/realtime.ts";
+import { makePresencePlugin } from "./plugins/presence.ts";
+import type { Presence } from "./src/realtime/presence.ts";
+import { makeMediaPlugins } from "./plugins/media.ts";
 import { makeRequestGuardsPlugin } from "./plugins/requestGuards.ts";
 import { UpdateRefusalsPlugin } from "./plugins/updateRefusals.ts";
 import { requestContextFor } from "./src/auth/request.ts";
+import { SECOND_STEP_TTL_SECONDS, type SignInSettings } from "./src/auth/signIn.ts";
+import { OidcService } from "./src/auth/oidc.ts";
 import type { TokenService } from "./src/auth/tokens.ts";
 import type { Config } from "./src/config.ts";
 import { loadTrustedDocuments, trustedDocumentsPreset } from "./src/graphql/trustedDocuments.ts";
 import { createMaskError } from "./src/errors.ts";
 import type { Logger } from "./src/log.ts";
+import { withMediaSettings } from "./src/media/settings.ts";
 import type { ApiMetrics } from "./src/metrics/api.ts";
 
 export interface PresetOptions {
@@ -37,6 +46,8 @@ export interface PresetOptions {
    * The caller owns it and releases it before ending authPool; without it there is no realtime.
    */
   pgSubscriber?: PgSubscriber | null;
+  /** Who is online (src/realtime/presence.ts); without it friendsOnline is empty. */
+  presence?: Presence | null;
   /** The API's metrics (src/metrics/api.ts), when METRICS_PORT is set. */
   metrics?: ApiMetrics | null;
   /**
@@ -44,6 +55,8 @@ export interface PresetOptions {
    * (plugins/metrics.ts): on when metrics or the access log are.
    */
   observeRequests?: boolean;
+  /** OpenID Connect providers (src/auth/oidc.ts), shared with the callback route; default: from config. */
+  oidc?: OidcService;
 }
 
 export function makePreset({
@@ -52,10 +65,21 @@ export function makePreset({
   tokens,
   log,
   pgSubscriber = null,
+  presence = null,
   metrics = null,
   observeRequests = false,
+  oidc = new OidcService(
+    config.oidc.providers,
+    () => config.oidc.redirectBaseUrl ?? `http://${config.http.host}:${config.http.port}`,
+  ),
 }: PresetOptions): GraphileConfig.Preset {
   const { auth, api, http, isProduction } = config;
+  // How every sign-in ends (src/auth/signIn.ts completeSignIn): password, OpenID Connect, …
+  const signIn: SignInSettings = {
+    tokens,
+    secondStepTtlSeconds: SECOND_STEP_TTL_SECONDS,
+    rpId: auth.webauthnRpId,
+  };
   return {
     extends: [
       PostGraphileAmberPreset,
@@ -88,6 +112,28 @@ export function makePreset({
         loginMaxFailures: auth.loginMaxFailures,
         loginMaxFailuresPerClient: auth.loginMaxFailuresPerClient,
         loginFailureWindowMinutes: auth.loginFailureWindowMinutes,
+        signIn,
+      }),
+      makeTwoFactorPlugin({
+        signIn,
+        rp: { rpId: auth.webauthnRpId, origins: auth.webauthnOrigins },
+        refreshTokenTtlDays: auth.refreshTokenTtlDays,
+        maxAttemptsPerChallenge: 5,
+        maxFailures: auth.loginMaxFailures,
+        failureWindowMinutes: auth.loginFailureWindowMinutes,
+      }),
+      makeOidcPlugin({
+        oidc,
+        signIn,
+        refreshTokenTtlDays: auth.refreshTokenTtlDays,
+        appRedirectUris: config.oidc.appRedirectUris,
+      }),
+      makeAccountLifecyclePlugin({
+        bcryptCost: auth.bcryptCost,
+        deletionGraceDays: auth.accountDeletionGraceDays,
+        loginMaxFailures: auth.loginMaxFailures,
+        loginMaxFailuresPerClient: auth.loginMaxFailuresPerClient,
+        loginFailureWindowMinutes: auth.loginFailureWindowMinutes,
       }),
       FeedPlugin,
       CommentsPlugin,
@@ -99,6 +145,8 @@ export function makePreset({
         typingPerMinute: config.realtime.typingPerMinute,
         metrics,
       }),
+      makePresencePlugin({ presence, log, maxQueuedEvents: config.realtime.maxQueuedEvents }),
+      ...makeMediaPlugins(config),
       ...(observeRequests ? [MetricsPlugin] : []),
     ],
     pgServices: [
@@ -107,7 +155,10 @@ export function makePreset({
     grafast: {
       explain: http.explain && !isProduction,
       context: (requestContext) =>
-        requestContextFor(requestContext, tokens, { statementTimeoutMs: api.statementTimeoutMs }),
+        withMediaSettings(
+          requestContextFor(requestContext, tokens, { statementTimeoutMs: api.statementTimeoutMs }),
+          config.media,
+        ),
     },
     grafserv: {
       graphqlPath: "/graphql",

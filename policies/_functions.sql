@@ -133,3 +133,5 @@ grant execute on function app_public.comments_replies_count(app_public.comments)
 grant execute on function app_public.groups_member_count(app_public.groups) to anonymous, authenticated;
 grant execute on function app_public.groups_post_count(app_public.groups) to anonymous, authenticated;
 grant execute on function app_public.events_current_attendees(app_public.events) to anonymous, authenticated;
+-- Presence (migrations/current.sql, "realtime: presence and audiences"): User.lastSeenAt.
+grant execute on function app_public.user_cards_last_seen_at(app_public.user_cards) to anonymous, authenticated;

@@ -6,6 +6,11 @@
  */
 import path from "node:path";
 
+import {
+  parseAppRedirectUris,
+  parseOidcProviders,
+  type OidcProviderConfig,
+} from "./auth/oidcConfig.ts";
 import { DEVELOPMENT_ORIGINS, originEntryProblem, splitOriginList } from "./http/origins.ts";
 
 export type NodeEnv = "development" | "test" | "production";
@@ -26,6 +31,10 @@ export interface Config {
     readonly explain: boolean;
     /** Browser origins allowed to call the API (src/http/origins.ts); none in production. */
     readonly corsOrigins: readonly string[];
+    /** A request's headers must arrive within this (slow clients are cut off with 408). */
+    readonly headersTimeoutMs: number;
+    /** A whole request must arrive within this. */
+    readonly requestTimeoutMs: number;
   };
   readonly database: {
     /**
@@ -104,6 +113,11 @@ export interface Config {
     readonly loginFailureWindowMinutes: number;
     /** Trust X-Forwarded-For (behind a reverse proxy) for the client address. */
     readonly trustProxy: boolean;
+    /** Days between requestAccountDeletion and the erasure; signing in before brings it back. */
+    readonly accountDeletionGraceDays: number;
+    /** Passkeys (WebAuthn): the relying party's domain, and the origins the client app runs at. */
+    readonly webauthnRpId: string;
+    readonly webauthnOrigins: readonly string[];
   };
   readonly api: {
     readonly statementTimeoutMs: number;
@@ -130,6 +144,10 @@ export interface Config {
     readonly maxQueuedEvents: number;
     /** sendTyping calls per user per minute, per API instance. */
     readonly typingPerMinute: number;
+    /** How often each instance announces its online users to the others (presence). */
+    readonly presenceHeartbeatMs: number;
+    /** An instance not heard from for this long is dropped: its users go offline. */
+    readonly presenceTimeoutMs: number;
   };
   readonly mail: {
     readonly from: string;
@@ -138,6 +156,75 @@ export interface Config {
     /** smtp(s)://user:pass@host:port; null: the development outbox under DATA_DIR. */
     readonly smtpUrl: string | null;
   };
+  /** "Download my data" (src/tasks/data_export.ts, src/http/exports.ts). */
+  /** Sign-in with OpenID Connect providers (src/auth/oidc.ts, README "Sign in with a provider"). */
+  readonly oidc: {
+    /** OIDC_PROVIDERS (JSON array); empty: the feature is off. */
+    readonly providers: readonly OidcProviderConfig[];
+    /** The API's public URL, before /auth/oidc/<provider>/callback; null: the server's own. */
+    readonly redirectBaseUrl: string | null;
+    /** Where the callback may send the browser back (the client app); the first is the default. */
+    readonly appRedirectUris: readonly string[];
+  };
+  readonly dataExport: {
+    /** A ready archive's single-use link works this many hours; then the archive is deleted. */
+    readonly ttlHours: number;
+  };
+  readonly analytics: {
+    /**
+     * Key of the analytics pseudonyms (HMAC-SHA256), stored in app_private.analytics_key at
+     * start; null keeps the database's own (random at the first migration). docs/SECURITY.md.
+     */
+    readonly pseudonymKey: string | null;
+  };
+  readonly media: MediaConfig;
+}
+
+/** Uploads, storage and delivery of photos, video and audio (src/media/, README "Media"). */
+export interface MediaConfig {
+  /** Where the bytes go: null = local files under DATA_DIR/media; else an s3:// URL. */
+  readonly storage: LocalStorageConfig | S3StorageConfig;
+  /** Largest upload accepted at createUpload, by kind of file. */
+  readonly maxBytesImage: number;
+  readonly maxBytesVideo: number;
+  readonly maxBytesAudio: number;
+  /** Bytes one user may have stored (uploads not failed), declared sizes counted. */
+  readonly quotaBytes: number;
+  /** createUpload calls per user per hour. */
+  readonly uploadsPerHour: number;
+  /** A CDN in front of the media URLs (origin of the signed URLs); null: the API's own origin. */
+  readonly publicBaseUrl: string | null;
+  /** Life of a signed URL for private media; URLs are stable within a window of this length. */
+  readonly urlTtlSeconds: number;
+  /** Accept http(s) URLs a client supplies on the media columns (otherwise only uploads). */
+  readonly allowExternalUrls: boolean;
+  /** HMAC key of the signed URLs; null: derived from the JWT secret (or key). */
+  readonly signingKey: string | null;
+  /** Processing (src/media/process/): largest image in pixels (width × height × frames). */
+  readonly maxPixels: number;
+  /** Longest video or audio, in seconds (checked when ffprobe is installed). */
+  readonly maxDurationSeconds: number;
+  /** ffprobe and ffmpeg (Debian's ffmpeg package); missing: duration and poster stay unknown. */
+  readonly ffprobePath: string;
+  readonly ffmpegPath: string;
+}
+
+export interface LocalStorageConfig {
+  readonly driver: "local";
+  /** DATA_DIR/media. */
+  readonly dir: string;
+}
+
+export interface S3StorageConfig {
+  readonly driver: "s3";
+  readonly bucket: string;
+  /** An S3-compatible server (MinIO, …); null: AWS. */
+  readonly endpoint: string | null;
+  readonly region: string;
+  readonly forcePathStyle: boolean;
+  /** From the URL's user info; null: the AWS SDK's default chain (AWS_ACCESS_KEY_ID, …). */
+  readonly accessKeyId: string | null;
+  readonly secretAccessKey: string | null;
 }
 
 /** Thrown when the environment holds an invalid value; `problems` has one line per variable. */
@@ -151,6 +238,8 @@ export class ConfigError extends Error {
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+const MIB = 1024 * 1024;
 
 /** Collects problems while reading variables so that all of them are reported at once. */
 class Reader {
@@ -241,6 +330,53 @@ class Reader {
       if (problem) this.problems.push(`${name}: ${problem}`);
     }
     return Object.freeze(entries);
+  }
+
+  /**
+   * STORAGE_URL: s3://[KEY:SECRET@]bucket[?endpoint=http://host:9000&region=…&path_style=true].
+   * Unset: local files under `localDir`.
+   */
+  storage(name: string, localDir: string): LocalStorageConfig | S3StorageConfig {
+    const value = this.raw(name);
+    const local: LocalStorageConfig = { driver: "local", dir: localDir };
+    if (value === undefined) return local;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      this.problems.push(`${name} must be an s3:// URL, e.g. s3://bucket?endpoint=http://…`);
+      return local;
+    }
+    if (url.protocol !== "s3:" || url.hostname === "") {
+      this.problems.push(`${name} must be an s3:// URL naming a bucket (got "${url.protocol}")`);
+      return local;
+    }
+    const endpoint = url.searchParams.get("endpoint");
+    if (endpoint !== null && !/^https?:\/\/[^/\s]+/.test(endpoint)) {
+      this.problems.push(`${name}: endpoint must be an http(s) URL (got "${endpoint}")`);
+      return local;
+    }
+    const pathStyle = url.searchParams.get("path_style");
+    return {
+      driver: "s3",
+      bucket: decodeURIComponent(url.hostname),
+      endpoint,
+      region: url.searchParams.get("region") ?? "us-east-1",
+      forcePathStyle: pathStyle === null ? endpoint !== null : /^(1|true|yes)$/i.test(pathStyle),
+      accessKeyId: url.username === "" ? null : decodeURIComponent(url.username),
+      secretAccessKey: url.password === "" ? null : decodeURIComponent(url.password),
+    };
+  }
+
+  /** An http(s) origin with an optional path, without a trailing slash. */
+  optionalBaseUrl(name: string): string | null {
+    const value = this.raw(name);
+    if (value === undefined) return null;
+    if (!/^https?:\/\/[^/\s]+(\/\S*)?$/.test(value)) {
+      this.problems.push(`${name} must be an http(s) URL, e.g. https://cdn.example.com`);
+      return null;
+    }
+    return value.replace(/\/+$/, "");
   }
 
   optionalPort(name: string): number | null {
@@ -336,6 +472,8 @@ function readConfig(r: Reader, cwd: string): Config {
       graphiql: r.boolean("GRAPHIQL", !isProduction),
       explain: r.boolean("GRAPHQL_EXPLAIN", false),
       corsOrigins: r.originList("CORS_ORIGINS", isProduction ? [] : DEVELOPMENT_ORIGINS),
+      headersTimeoutMs: r.integer("HTTP_HEADERS_TIMEOUT_MS", 10_000, 500, 120_000),
+      requestTimeoutMs: r.integer("HTTP_REQUEST_TIMEOUT_MS", 30_000, 1_000, 600_000),
     },
     database: {
       url: databaseUrl,
@@ -394,6 +532,9 @@ function readConfig(r: Reader, cwd: string): Config {
       loginMaxFailuresPerClient: r.integer("LOGIN_MAX_FAILURES_PER_CLIENT", 50, 1, 100_000),
       loginFailureWindowMinutes: r.integer("LOGIN_FAILURE_WINDOW_MINUTES", 15, 1, 1440),
       trustProxy: r.boolean("TRUST_PROXY", false),
+      accountDeletionGraceDays: r.integer("ACCOUNT_DELETION_GRACE_DAYS", 14, 1, 365),
+      webauthnRpId: r.string("WEBAUTHN_RP_ID", "localhost"),
+      webauthnOrigins: r.originList("WEBAUTHN_ORIGIN", ["http://localhost:3000"]),
     },
     api: {
       statementTimeoutMs: r.integer("API_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
@@ -414,11 +555,44 @@ function readConfig(r: Reader, cwd: string): Config {
       maxSubscriptionsPerUser: r.integer("REALTIME_MAX_SUBSCRIPTIONS_PER_USER", 50, 1, 100_000),
       maxQueuedEvents: r.integer("REALTIME_MAX_QUEUED_EVENTS", 1000, 1, 1_000_000),
       typingPerMinute: r.integer("TYPING_MAX_PER_MINUTE", 60, 1, 10_000),
+      presenceHeartbeatMs: r.integer("PRESENCE_HEARTBEAT_MS", 10_000, 50, 600_000),
+      presenceTimeoutMs: r.integer("PRESENCE_TIMEOUT_MS", 30_000, 100, 3_600_000),
     },
     mail: {
       from: r.string("MAIL_FROM", "MKing Friend <no-reply@mking-friend.local>"),
       appUrl: r.string("APP_URL", "http://localhost:3000").replace(/\/+$/, ""),
       smtpUrl: r.smtpUrl("SMTP_URL"),
+    },
+    oidc: {
+      providers: parseOidcProviders(r.raw("OIDC_PROVIDERS"), r.problems),
+      redirectBaseUrl: r.optionalBaseUrl("OIDC_REDIRECT_BASE_URL"),
+      appRedirectUris: parseAppRedirectUris(
+        r.raw("OIDC_APP_REDIRECT_URIS"),
+        `${r.string("APP_URL", "http://localhost:3000").replace(/\/+$/, "")}/auth/callback`,
+        r.problems,
+      ),
+    },
+    dataExport: {
+      ttlHours: r.integer("DATA_EXPORT_TTL_HOURS", 48, 1, 24 * 30),
+    },
+    analytics: {
+      pseudonymKey: r.optionalString("ANALYTICS_PSEUDONYM_KEY"),
+    },
+    media: {
+      storage: r.storage("STORAGE_URL", path.resolve(dataDir, "media")),
+      maxBytesImage: r.integer("MEDIA_MAX_BYTES_IMAGE", 20 * MIB, 1024, 10 * 1024 * MIB),
+      maxBytesVideo: r.integer("MEDIA_MAX_BYTES_VIDEO", 500 * MIB, 1024, 100 * 1024 * MIB),
+      maxBytesAudio: r.integer("MEDIA_MAX_BYTES_AUDIO", 100 * MIB, 1024, 100 * 1024 * MIB),
+      quotaBytes: r.integer("MEDIA_QUOTA_BYTES", 5 * 1024 * MIB, 1024, Number.MAX_SAFE_INTEGER),
+      uploadsPerHour: r.integer("MEDIA_UPLOADS_PER_HOUR", 200, 1, 1_000_000),
+      publicBaseUrl: r.optionalBaseUrl("MEDIA_PUBLIC_BASE_URL"),
+      urlTtlSeconds: r.integer("MEDIA_URL_TTL_SECONDS", 3600, 10, 3 * 86_400),
+      allowExternalUrls: r.boolean("MEDIA_ALLOW_EXTERNAL_URLS", false),
+      signingKey: r.optionalString("MEDIA_SIGNING_KEY"),
+      maxPixels: r.integer("MEDIA_MAX_PIXELS", 40_000_000, 1, 1_000_000_000),
+      maxDurationSeconds: r.integer("MEDIA_MAX_DURATION_SECONDS", 600, 1, 86_400),
+      ffprobePath: r.string("MEDIA_FFPROBE_PATH", "ffprobe"),
+      ffmpegPath: r.string("MEDIA_FFMPEG_PATH", "ffmpeg"),
     },
   };
 
@@ -437,6 +611,10 @@ function readConfig(r: Reader, cwd: string): Config {
       "JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (PEM) must be set when JWT_ALGORITHM=RS256",
     );
   }
+  const { pseudonymKey } = config.analytics;
+  if (pseudonymKey !== null && Buffer.byteLength(pseudonymKey) < 32) {
+    r.problems.push("ANALYTICS_PSEUDONYM_KEY must be at least 32 bytes long");
+  }
   if (isProduction && auth.bcryptCost < 10) {
     r.problems.push(
       `BCRYPT_COST must be at least 10 when NODE_ENV=production (got ${auth.bcryptCost})`,
@@ -448,6 +626,9 @@ function readConfig(r: Reader, cwd: string): Config {
 
   if (config.database.ownerRole === config.database.authenticatorRole) {
     r.problems.push("DATABASE_AUTHENTICATOR must differ from DATABASE_OWNER");
+  }
+  if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
+    r.problems.push("HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS");
   }
   return config;
 }

@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   "UNTRUSTED_DOCUMENT",
   "TOO_MANY_SUBSCRIPTIONS",
   "CLIENT_TOO_SLOW",
+  "SUBSCRIPTION_INTERRUPTED",
   "TIMEOUT",
   "INTERNAL_SERVER_ERROR",
   // Transport refusals, before GraphQL runs (src/http/transport.ts, src/http/cors.ts)
@@ -39,6 +40,27 @@ export const ERROR_CODES = [
   "NOT_ACCEPTABLE",
   "SUBSCRIPTIONS_REQUIRE_WEBSOCKET",
   "ORIGIN_NOT_ALLOWED",
+  // Media uploads (migrations/current.sql "media: uploads", src/media/routes.ts)
+  "MEDIA_TYPE_NOT_ALLOWED",
+  "UPLOAD_TOO_LARGE",
+  "QUOTA_EXCEEDED",
+  "UPLOAD_NOT_READY",
+  "EXTERNAL_URL_NOT_ALLOWED",
+  "UPLOAD_URL_INVALID",
+  // "Download my data" links (src/http/exports.ts)
+  "EXPORT_EXPIRED",
+  "EXPORT_ALREADY_DOWNLOADED",
+  // Second factors and passkeys (plugins/twoFactor.ts)
+  "SECOND_FACTOR_INVALID",
+  "CHALLENGE_INVALID",
+  // Sign-in with OpenID Connect providers (plugins/oidc.ts, src/http/oidc.ts)
+  "OIDC_STATE_INVALID",
+  "OIDC_TOKEN_REJECTED",
+  "OIDC_PROVIDER_ERROR",
+  "OIDC_EMAIL_NOT_VERIFIED",
+  "OIDC_EMAIL_REQUIRED",
+  "IDENTITY_ALREADY_LINKED",
+  "LAST_SIGN_IN_METHOD",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -67,6 +89,13 @@ export const SQLSTATE_CODES: Readonly<Record<string, ErrorCode>> = {
   RATEL: "RATE_LIMITED",
   EVFUL: "EVENT_FULL",
   LOGIN: "UNAUTHENTICATED",
+  MTYPE: "MEDIA_TYPE_NOT_ALLOWED",
+  MBIGF: "UPLOAD_TOO_LARGE",
+  MQUOT: "QUOTA_EXCEEDED",
+  MNRDY: "UPLOAD_NOT_READY",
+  MEXTU: "EXTERNAL_URL_NOT_ALLOWED",
+  OLINK: "IDENTITY_ALREADY_LINKED",
+  OLAST: "LAST_SIGN_IN_METHOD",
 };
 
 /** PostgreSQL's own SQLSTATEs that describe a client mistake rather than a server fault. */

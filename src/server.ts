@@ -18,9 +18,16 @@ import { authenticateRequests } from "./auth/request.ts";
 import { startSessionFeed } from "./auth/sessionFeed.ts";
 import type { SessionRegistry } from "./auth/sessions.ts";
 import { corsMiddleware, originPolicy, upgradeOriginCheck } from "./http/cors.ts";
+import { exportDownloads } from "./http/exports.ts";
+import { oidcCallbacks } from "./http/oidc.ts";
+import { OidcService } from "./auth/oidc.ts";
+import { OIDC_CODE_TTL_SECONDS } from "../plugins/oidc.ts";
 import { notFound, unhandledErrors } from "./http/fallback.ts";
 import { observeRequests } from "./http/requestObserver.ts";
 import { graphqlTransport } from "./http/transport.ts";
+import { mediaRoutes } from "./media/routes.ts";
+import { MEDIA_PATH } from "./media/urls.ts";
+import { startPresence } from "./realtime/presence.ts";
 import { attachWebSockets } from "./realtime/sockets.ts";
 import { TokenService } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
@@ -113,7 +120,17 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", config.auth.trustProxy);
-  const httpServer = createServer(app);
+  // A client that trickles its request (a byte at a time) holds a socket and memory: it is cut
+  // off with 408 after HTTP_HEADERS_TIMEOUT_MS / HTTP_REQUEST_TIMEOUT_MS (Node's defaults are 60 s
+  // and 5 minutes, checked every 30 s). Websockets are unaffected once upgraded.
+  const httpServer = createServer(
+    {
+      headersTimeout: config.http.headersTimeoutMs,
+      requestTimeout: config.http.requestTimeoutMs,
+      connectionsCheckingInterval: 1000,
+    },
+    app,
+  );
   const tokens = tokenServiceFor(config);
 
   // A tiny owner pool for /readyz (the authenticator cannot read migration bookkeeping).
@@ -196,9 +213,32 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   // Who is calling: verified before GraphQL runs; a bad token is a 401 (src/auth/request.ts).
   app.use("/graphql", authenticateRequests(tokens, sessions, log));
+  // "Download my data": the archive, once, to its owner with the e-mailed token (src/http/exports.ts).
+  app.use(
+    "/exports",
+    corsMiddleware(origins),
+    authenticateRequests(tokens, sessions, log),
+    exportDownloads({ pool: authPool, dataDir: config.dataDir, log }),
+  );
+
+  // Sign-in with OpenID Connect providers: the provider sends the browser back here
+  // (src/http/oidc.ts); the redirect URI is OIDC_REDIRECT_BASE_URL's, or this server's own.
+  let ownUrl = "";
+  const oidc = new OidcService(config.oidc.providers, () => config.oidc.redirectBaseUrl ?? ownUrl);
+  app.use(
+    "/auth/oidc",
+    oidcCallbacks({ pool: authPool, oidc, codeTtlSeconds: OIDC_CODE_TTL_SECONDS, log }),
+  );
 
   // One LISTEN connection for every subscription of this instance (plugins/realtime.ts).
   const pgSubscriber = new PgSubscriber(authPool);
+  // Who is online, told between instances by NOTIFY (src/realtime/presence.ts).
+  const presence = await startPresence({
+    authUrl: options.authUrl,
+    heartbeatMs: config.realtime.presenceHeartbeatMs,
+    timeoutMs: config.realtime.presenceTimeoutMs,
+    log,
+  });
   apiMetrics?.watchListenConnection(() => listenConnected(pgSubscriber));
   const pgl = postgraphile(
     makePreset({
@@ -207,13 +247,17 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       tokens,
       log,
       pgSubscriber,
+      presence,
       metrics: apiMetrics,
       observeRequests: observing,
+      oidc,
     }),
   );
   const serv = pgl.createServ(grafserv);
   // HTTP through grafserv; websockets through our handler (auth, limits: src/realtime/sockets.ts)
   await serv.addTo(app, httpServer, false);
+  // Media files: signed uploads (local storage) and downloads (src/media/routes.ts).
+  app.use(MEDIA_PATH, mediaRoutes(config, log));
   // What nothing above served: JSON errors with a code, never Express's HTML pages.
   app.use(notFound);
   app.use(unhandledErrors(log));
@@ -225,6 +269,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     limits: config.realtime,
     log,
     metrics: apiMetrics,
+    presence,
   });
   // Build the schema now, so a broken database fails start-up rather than the first request.
   await pgl.getSchema();
@@ -240,6 +285,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const { port } = httpServer.address() as AddressInfo;
   const host = config.http.host.includes(":") ? `[${config.http.host}]` : config.http.host;
   const url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+  ownUrl = url;
 
   let closing: Promise<void> | null = null;
   return {
@@ -253,6 +299,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         httpServer.closeIdleConnections();
         await sockets.close();
+        await presence.close(); // its users offline, then goodbye to the other instances
         await pgl.release(); // also releases grafserv
         pgSubscriber.release(); // ends the subscriptions left and gives back the LISTEN connection
         httpServer.closeAllConnections();

@@ -11,8 +11,10 @@
  */
 import type { Config } from "./config.ts";
 import { connectDatabase, type DatabaseConnections } from "./db/connection.ts";
+import { applyPseudonymKey } from "./analytics/pseudonymKey.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { mediaTaskSettings } from "./media/process/settings.ts";
 import { latestBaseBackup } from "./backup/catalog.ts";
 import { ProcessMetrics } from "./metrics/registry.ts";
 import { startMetricsServer, type MetricsServer } from "./metricsServer.ts";
@@ -47,6 +49,8 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
     if (config.database.migrateOnStart) {
       await migrateDatabase({ ownerUrl: db.ownerUrl, authenticator: db.authenticator, log });
     }
+    // the analytics pseudonym key, when configured (the migration made a random one otherwise)
+    await applyPseudonymKey(db.ownerUrl, config.analytics.pseudonymKey, log);
     if (mode !== "worker") {
       running.server = await startApiServer({
         config,
@@ -67,6 +71,8 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
         retention: config.retention,
         reindex: config.reindex,
         metrics,
+        dataExport: { dataDir: config.dataDir, ttlHours: config.dataExport.ttlHours },
+        media: mediaTaskSettings(config),
         backups:
           db.embedded && db.rootUrl
             ? {

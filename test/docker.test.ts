@@ -130,7 +130,14 @@ describe("docker-compose.yml", () => {
   it("has postgres, its backups, api and worker, each with a healthcheck", () => {
     // services of an optional profile (`--profile monitoring`) are checked further down
     const always = Object.keys(compose.services).filter((s) => !compose.services[s]!.profiles);
-    expect(always.sort()).toEqual(["api", "backup", "postgres", "worker"]);
+    expect(always.sort()).toEqual([
+      "api",
+      "backup",
+      "minio",
+      "minio-buckets",
+      "postgres",
+      "worker",
+    ]);
     for (const service of [postgres, compose.services.backup, api, worker])
       expect(service?.healthcheck?.test.length).toBeGreaterThan(0);
   });
@@ -223,7 +230,11 @@ describe("docker-compose.yml", () => {
   });
 
   it("starts the API once the database is healthy, and the worker once the API (and so the migrations) is", () => {
-    expect(api!.depends_on).toEqual({ postgres: { condition: "service_healthy" } });
+    expect(api!.depends_on).toEqual({
+      postgres: { condition: "service_healthy" },
+      // media storage (STORAGE_URL): the bucket exists before the API starts
+      "minio-buckets": { condition: "service_completed_successfully" },
+    });
     expect(worker!.depends_on).toEqual({ api: { condition: "service_healthy" } });
     expect(api!.environment!.MIGRATE_ON_START).toBe("true");
     expect(worker!.environment!.MIGRATE_ON_START).toBe("false");

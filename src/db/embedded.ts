@@ -42,6 +42,11 @@ export interface EmbeddedPostgresOptions {
    * (e.g. WAL archiving into a folder beside the cluster, src/backup/archive.ts).
    */
   prepare?: (place: { dataDir: string; user: RunAs }) => Promise<Readonly<Record<string, string>>>;
+  /**
+   * A hot standby (src/backup/standby.ts): started once it accepts read-only connections. By
+   * default a server in recovery counts as started only once it accepts writes (a restore).
+   */
+  hotStandby?: boolean;
 }
 
 export interface EmbeddedPostgres {
@@ -212,6 +217,9 @@ export async function startEmbeddedPostgres(
     user,
     onLine: remember,
     smartShutdownMs: SMART_SHUTDOWN_MS,
+    readyLine: options.hotStandby
+      ? /database system is ready to accept (read-only )?connections/
+      : /database system is ready to accept connections/,
     onSlowStop: () =>
       log.warn("embedded PostgreSQL: sessions still open at shutdown; cutting them", {
         afterMs: SMART_SHUTDOWN_MS,
@@ -341,6 +349,8 @@ async function spawnPostmaster(o: {
   smartShutdownMs: number;
   /** Called when sessions were still open after smartShutdownMs. */
   onSlowStop: () => void;
+  /** The log line that says the server is up. */
+  readyLine: RegExp;
 }): Promise<Postmaster> {
   const child: ChildProcess = spawn(
     "/bin/sh",
@@ -377,7 +387,7 @@ async function spawnPostmaster(o: {
     buffered = lines.pop() ?? "";
     for (const line of lines) {
       o.onLine(line);
-      if (line.includes("database system is ready to accept connections")) announceReady();
+      if (o.readyLine.test(line)) announceReady();
     }
   });
   const running = (): boolean => child.exitCode === null && child.signalCode === null;

@@ -38,6 +38,8 @@ export interface MigrateOptions {
    * `npm run db:commit`. It must be idempotent, as graphile-migrate requires. Default false.
    */
   current?: boolean;
+  /** Where `current.sql` is read from (tests); default migrations/. */
+  currentDir?: string;
 }
 
 export async function migrateDatabase({
@@ -46,6 +48,7 @@ export async function migrateDatabase({
   log,
   policies = true,
   current = false,
+  currentDir = MIGRATIONS_DIR,
 }: MigrateOptions): Promise<void> {
   const started = Date.now();
   const client = new pg.Client({ connectionString: ownerUrl });
@@ -64,7 +67,7 @@ export async function migrateDatabase({
         releaseMigratePools();
       }
       const committedRan = (await appliedHashIfAny(client)) !== before;
-      const currentRan = current ? await runCurrentMigration(client) : false;
+      const currentRan = current ? await runCurrentMigration(client, currentDir) : false;
       const files = policies ? await applyPolicies(client) : 0;
       // fresh statistics for what a migration added (new indexes, rewritten tables)
       const analyzed = committedRan || currentRan ? await analyzeOwnTables(client) : 0;

@@ -7,8 +7,11 @@ import type { TaskList, WorkerUtils } from "graphile-worker";
 
 import type { Logger } from "../log.ts";
 import type { MailTransport } from "../mail/transport.ts";
+import type { MediaTaskSettings } from "../media/process/settings.ts";
+import { accountErase } from "./account.ts";
 import { backupsBaseBackup, backupsVerify, type BackupTaskContext } from "./backups.ts";
 import { countersRecount, countersVerifyAll } from "./counters.ts";
+import { dataExportBuild, dataExportPurge } from "./data_export.ts";
 import {
   cleanupOrphans,
   purgeAuditLog,
@@ -19,6 +22,7 @@ import {
   purgeSecrets,
   refreshViews,
 } from "./maintenance.ts";
+import { mediaCleanupOrphans, mediaProcess } from "./media.ts";
 import { notificationsCreate } from "./notifications.ts";
 import { pruneOutbox } from "./outbox.ts";
 import { reindexBloated } from "./reindex.ts";
@@ -51,6 +55,10 @@ export interface TaskDependencies {
   batchSize: number;
   /** The embedded server's backups (src/tasks/backups.ts); null/absent with DATABASE_URL. */
   backups?: BackupTaskContext | null;
+  /** "Download my data" archives (src/tasks/data_export.ts); absent: those tasks fail. */
+  dataExport?: { dataDir: string; ttlHours: number } | null;
+  /** Media processing and clean-up (src/tasks/media.ts); absent: those tasks fail. */
+  media?: MediaTaskSettings | null;
   /** Every identifier in the task list (for cleanup: identifiers to keep). */
   taskIdentifiers: readonly string[];
 }
@@ -73,6 +81,11 @@ const FACTORIES = {
   worker__cleanup: workerCleanup,
   backups__base_backup: backupsBaseBackup,
   backups__verify: backupsVerify,
+  account__erase: accountErase,
+  data_export__build: dataExportBuild,
+  data_export__purge: dataExportPurge,
+  media__process: mediaProcess,
+  media__cleanup_orphans: mediaCleanupOrphans,
 } as const;
 
 export const TASK_IDENTIFIERS = Object.keys(FACTORIES) as (keyof typeof FACTORIES)[];

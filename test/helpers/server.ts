@@ -15,6 +15,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
     JWT_SECRET: TEST_JWT_SECRET,
     BCRYPT_COST: "4",
     DATA_DIR: "/nonexistent-test-data-dir",
+    // tests of other areas attach https:// links to posts and profiles; test/media turns it off
+    MEDIA_ALLOW_EXTERNAL_URLS: "true",
     ...env,
   });
 }

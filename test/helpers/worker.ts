@@ -50,6 +50,10 @@ export async function startTestWorker(
     /** Overrides the retention (days) the tasks use. */
     retention?: Partial<TaskDependencies["retention"]>;
     reindex?: TaskDependencies["reindex"];
+    /** DATA_DIR of data export archives (src/tasks/data_export.ts) and their links' hours. */
+    dataExport?: TaskDependencies["dataExport"];
+    /** Media processing settings (src/media/process/settings.ts). */
+    media?: TaskDependencies["media"];
   } = {},
 ): Promise<TestWorker> {
   const log = testLogger();
@@ -87,6 +91,8 @@ export async function startTestWorker(
     },
     retention: { deletedContentDays: 30, readNotificationDays: 90, ...options.retention },
     ...(options.reindex ? { reindex: options.reindex } : {}),
+    ...(options.dataExport ? { dataExport: options.dataExport } : {}),
+    ...(options.media ? { media: options.media } : {}),
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
     ...(options.extraTasks ? { extraTasks: options.extraTasks } : {}),
   });

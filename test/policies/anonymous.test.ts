@@ -27,9 +27,9 @@ import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { buildSchemaSdl } from "../../src/schemaExport.ts";
 
 /** Mutations that work without signing in. */
-const OPEN = ["register", "login", "refreshToken", "logout", "requestPasswordReset", "resetPassword", "verifyEmail"];
+const OPEN = ["register", "login", "refreshToken", "logout", "requestPasswordReset", "resetPassword", "verifyEmail", "cancelAccountDeletion", "completeSecondStep", "startPasskeySignIn", "finishPasskeySignIn", "startOidcSignIn", "completeOidcSignIn"];
 /** Plugin mutations (not SQL functions of app_public) that need a signed-in user. */
-const PLUGIN_SIGNED_IN = ["logoutEverywhere", "changePassword", "requestEmailVerification", "sendTyping"];
+const PLUGIN_SIGNED_IN = ["logoutEverywhere", "changePassword", "requestEmailVerification", "sendTyping", "requestAccountDeletion", "enrolTotp", "confirmTotp", "disableTotp", "regenerateRecoveryCodes", "startPasskeyRegistration", "finishPasskeyRegistration", "startPasskeyVerification", "removePasskey", "startOidcLink", "linkIdentity", "unlinkIdentity"];
 
 let db: TestDatabase;
 let server: TestServer;

@@ -84,7 +84,8 @@ const MATRIX: Case[] = [
   insert("users", "olga", { email: "new@world.test" }, D),
   remove("users", "fred", "user.olga", D),
   remove("users", "anonymous", "user.olga", D),
-  remove("users", "olga", "user.olga", A),
+  // not even its owner: requestAccountDeletion (grace period, then the erasure job)
+  remove("users", "olga", "user.olga", D),
 
   // user_profiles: public / friends / private, never across a block; owner edits
   ...sees("user_profiles", "profile.olga", { olga: A, fred: A, stan: D, bob: D, anonymous: D, mia: D }),

@@ -238,8 +238,8 @@ describe("a session that ends stops its access tokens within a second, on every 
     await expectEnds(ana, [one, two], () =>
       ok(
         first.graphql(
-          `mutation ($id: UUID!) { deleteAccount(input: { id: $id }) { account { id } } }`,
-          { id: ana.id },
+          `mutation ($p: String!) { requestAccountDeletion(input: { password: $p }) { success } }`,
+          { p: ana.password },
           { token: one.accessToken },
         ),
       ),
