@@ -3,7 +3,9 @@
  * cancelAccountDeletion. The rules live in SQL (`app_hidden.request_account_deletion`,
  * `app_hidden.cancel_account_deletion`, `app_private.erase_account`, migration section
  * "personal data: deletion and erasure"); signing in during the grace period restores the account
- * too (app_hidden.login, AuthPayload.accountRestored). README "Account lifecycle".
+ * too (app_hidden.login, AuthPayload.accountRestored). For an account with a second factor only a
+ * complete sign-in restores it: cancelAccountDeletion answers SECOND_FACTOR_REQUIRED (migration
+ * section "sign-in: restore needs every factor"). README "Account lifecycle".
  *
  * Like the sign-in functions, these never raise for a refused password: they return why, so the
  * failed attempt (rate-limit counter, audit row) is committed, and the error is raised here.
@@ -45,6 +47,18 @@ function deletionRefusal(outcome: string): Error {
     default:
       return refusal(outcome);
   }
+}
+
+/**
+ * cancelAccountDeletion for an account with a second factor: the password alone does not bring it
+ * back; a sign-in does, once its second step is done.
+ */
+function secondFactorRequired(): Error {
+  return appError(
+    "SECOND_FACTOR_REQUIRED",
+    "This account has a second factor: sign in (with your code or passkey) to keep it",
+    { reason: "sign_in_required" },
+  );
 }
 
 export function makeAccountLifecyclePlugin(
@@ -98,7 +112,9 @@ export function makeAccountLifecyclePlugin(
           requestAccountDeletion(input: RequestAccountDeletionInput!): AccountDeletionPayload
           """
           Keep an account whose deletion you asked for, during the grace period, without signing
-          in (signing in keeps it too). success is false when no deletion was pending.
+          in (signing in keeps it too). success is false when no deletion was pending. An account
+          with a second factor is refused (SECOND_FACTOR_REQUIRED): sign in instead, which keeps
+          it once the second step is done.
           """
           cancelAccountDeletion(input: CancelAccountDeletionInput!): AccountActionPayload
         }
@@ -154,6 +170,7 @@ export function makeAccountLifecyclePlugin(
               const $success = lambda($outcome, (outcome) => {
                 if (outcome === "ok") return true;
                 if (outcome === "not_pending") return false;
+                if (outcome === "second_factor_required") throw secondFactorRequired();
                 throw refusal(outcome);
               });
               return object({ success: $success });

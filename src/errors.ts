@@ -53,6 +53,7 @@ export const ERROR_CODES = [
   // Second factors and passkeys (plugins/twoFactor.ts)
   "SECOND_FACTOR_INVALID",
   "CHALLENGE_INVALID",
+  "SECOND_FACTOR_REQUIRED",
   // Sign-in with OpenID Connect providers (plugins/oidc.ts, src/http/oidc.ts)
   "OIDC_STATE_INVALID",
   "OIDC_TOKEN_REJECTED",

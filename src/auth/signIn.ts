@@ -131,6 +131,10 @@ export function issueTokens(
  * Finishes a first-factor sign-in (the row a sign-in function returned, in the same
  * transaction): tokens for an account without a second factor, exactly as before; a second-step
  * challenge (no session, no tokens) for one with a factor; the refusal for a failed sign-in.
+ *
+ * `pending_deletion`: the first factor of an account awaiting erasure that has a second factor.
+ * It was not restored; the challenge remembers it, and the second step restores it
+ * (app_hidden.finish_sign_in_challenge). It never becomes tokens here.
  */
 export async function completeSignIn(
   settings: SignInSettings,
@@ -138,7 +142,8 @@ export async function completeSignIn(
   row: SessionRow,
   ctx: SignInContext,
 ): Promise<AuthResult | { refused: string }> {
-  const signedIn = row.outcome === "ok" || row.outcome === "restored";
+  const pendingDeletion = row.outcome === "pending_deletion";
+  const signedIn = row.outcome === "ok" || row.outcome === "restored" || pendingDeletion;
   if (signedIn && row.refresh_token) {
     const challenge = newWebauthnChallenge();
     const [held] = await query<{
@@ -148,7 +153,7 @@ export async function completeSignIn(
       passkeys: Descriptor[] | null;
     }>(`select * from app_hidden.hold_for_second_step($1, $2, $3, make_interval(secs => $4))`, [
       row.refresh_token,
-      row.outcome === "restored",
+      row.outcome === "restored" || pendingDeletion,
       challenge,
       settings.secondStepTtlSeconds,
     ]);
@@ -176,5 +181,7 @@ export async function completeSignIn(
       };
     }
   }
+  // only the second step may restore it (the session held nothing when no factor was found)
+  if (pendingDeletion) return { refused: "deleted" };
   return issueTokens(settings.tokens, row, ctx);
 }
