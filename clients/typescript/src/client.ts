@@ -31,6 +31,8 @@ export interface ClientOptions {
 }
 
 export interface MkingClient {
+  /** The API's origin (relative URLs it answers with, such as an uploadUrl, are on it). */
+  readonly url: string;
   readonly session: Session | null;
   signUp(input: RegisterInput): Promise<Session>;
   signIn(email: string, password: string): Promise<Session>;
@@ -95,6 +97,7 @@ export function createClient(options: ClientOptions): MkingClient {
   }
 
   return {
+    url: options.url.replace(/\/+$/, ""),
     get session() {
       return auth.current;
     },

@@ -1,7 +1,11 @@
-/** Write a post; the home feed below it loads 10 posts at a time as you scroll (keyset pages). */
+/**
+ * Write a post (with a photo: uploadFile, then `upload:<id>` in its media); the home feed below
+ * it loads 10 posts at a time as you scroll (keyset pages).
+ */
 import {
   HomeFeedDocument,
   PublishPostDocument,
+  uploadFile,
   type PostFieldsFragment,
 } from "../../../clients/typescript/src/index.ts";
 import { api } from "./api.ts";
@@ -18,13 +22,36 @@ function postView(post: PostFieldsFragment): HTMLElement {
       ` · ${when(post.createdAt)}`,
     ),
     h("p", {}, post.content),
+    ...post.media.nodes
+      .filter((m) => m.mediaType === "image")
+      .map((m) =>
+        h("img", {
+          class: "photo",
+          src: new URL(m.mediaUrl, api.url).toString(),
+          alt: m.altText ?? "",
+        }),
+      ),
   );
+}
+
+/** The chosen photo as a post's media reference (none chosen: no media). */
+async function photoMedia(input: HTMLInputElement): Promise<{ mediaUrl: string }[]> {
+  const file = input.files?.[0];
+  if (!file) return [];
+  const { reference } = await uploadFile(api, {
+    file,
+    filename: file.name,
+    contentType: file.type,
+    purpose: "post_media",
+  });
+  return [{ mediaUrl: reference }];
 }
 
 export function feedView(): HTMLElement {
   const list = h("div", { class: "posts" });
   const sentinel = h("p", { class: "muted" }, "Loading…");
   const text = h("textarea", { name: "post", placeholder: "What's new?", rows: 2 });
+  const photo = h("input", { type: "file", name: "photo", accept: "image/jpeg,image/png" });
   const error = h("p", { class: "error", role: "alert" });
 
   const pager = api.pager(
@@ -45,17 +72,23 @@ export function feedView(): HTMLElement {
     "form",
     { class: "composer" },
     text,
+    photo,
     h("button", { type: "submit" }, "Post"),
     error,
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     error.textContent = "";
-    api
-      .request(PublishPostDocument, { input: { content: text.value, privacyLevel: "friends" } })
+    photoMedia(photo)
+      .then((media) =>
+        api.request(PublishPostDocument, {
+          input: { content: text.value, privacyLevel: "friends", media },
+        }),
+      )
       .then(({ publishPost }) => {
         if (publishPost?.post) list.prepend(postView(publishPost.post));
         text.value = "";
+        photo.value = "";
       })
       .catch((e: unknown) => (error.textContent = describe(e)));
   });

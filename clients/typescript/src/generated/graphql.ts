@@ -5,6 +5,19 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 export type Incremental<T> =
   T | { [P in keyof T]?: P extends " $fragmentName" | "__typename" ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from "@graphql-typed-document-node/core";
+/** All input for the `createUpload` mutation. */
+export type CreateUploadInput = {
+  byteSize?: string | null | undefined;
+  /**
+   * An arbitrary string value with no semantic meaning. Will be included in the
+   * payload verbatim. May be used to track mutations by the client.
+   */
+  clientMutationId?: string | null | undefined;
+  contentType?: string | null | undefined;
+  filename?: string | null | undefined;
+  purpose?: string | null | undefined;
+};
+
 /** How the viewer stands with another user. */
 export type FriendshipStatus = "BLOCKED" | "FRIENDS" | "NONE" | "REQUEST_RECEIVED" | "REQUEST_SENT";
 
@@ -299,6 +312,14 @@ export type PostFieldsFragment = {
     displayName: string | null;
     avatarUrl: string | null;
   } | null;
+  media: {
+    nodes: Array<{
+      mediaType: string;
+      mediaUrl: string;
+      thumbnailUrl: string | null;
+      altText: string | null;
+    }>;
+  };
 };
 
 export type PublishPostMutationVariables = Exact<{
@@ -317,6 +338,14 @@ export type PublishPostMutation = {
         displayName: string | null;
         avatarUrl: string | null;
       } | null;
+      media: {
+        nodes: Array<{
+          mediaType: string;
+          mediaUrl: string;
+          thumbnailUrl: string | null;
+          altText: string | null;
+        }>;
+      };
     } | null;
   } | null;
 };
@@ -338,8 +367,70 @@ export type HomeFeedQuery = {
         displayName: string | null;
         avatarUrl: string | null;
       } | null;
+      media: {
+        nodes: Array<{
+          mediaType: string;
+          mediaUrl: string;
+          thumbnailUrl: string | null;
+          altText: string | null;
+        }>;
+      };
     }>;
     pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  } | null;
+};
+
+export type UploadFieldsFragment = {
+  id: string;
+  status: string;
+  uploadUrl: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+};
+
+export type CreateUploadMutationVariables = Exact<{
+  input: CreateUploadInput;
+}>;
+
+export type CreateUploadMutation = {
+  createUpload: {
+    upload: {
+      id: string;
+      status: string;
+      uploadUrl: string | null;
+      errorCode: string | null;
+      errorMessage: string | null;
+    } | null;
+  } | null;
+};
+
+export type CompleteUploadMutationVariables = Exact<{
+  id: string;
+}>;
+
+export type CompleteUploadMutation = {
+  completeUpload: {
+    upload: {
+      id: string;
+      status: string;
+      uploadUrl: string | null;
+      errorCode: string | null;
+      errorMessage: string | null;
+    } | null;
+  } | null;
+};
+
+export type UploadStatusQueryVariables = Exact<{
+  id: string;
+}>;
+
+export type UploadStatusQuery = {
+  upload: {
+    id: string;
+    status: string;
+    uploadUrl: string | null;
+    errorCode: string | null;
+    errorMessage: string | null;
   } | null;
 };
 
@@ -563,6 +654,28 @@ export const PostFieldsFragmentDoc = {
               selections: [{ kind: "FragmentSpread", name: { kind: "Name", value: "UserCard" } }],
             },
           },
+          {
+            kind: "Field",
+            name: { kind: "Name", value: "media" },
+            selectionSet: {
+              kind: "SelectionSet",
+              selections: [
+                {
+                  kind: "Field",
+                  name: { kind: "Name", value: "nodes" },
+                  selectionSet: {
+                    kind: "SelectionSet",
+                    selections: [
+                      { kind: "Field", name: { kind: "Name", value: "mediaType" } },
+                      { kind: "Field", name: { kind: "Name", value: "mediaUrl" } },
+                      { kind: "Field", name: { kind: "Name", value: "thumbnailUrl" } },
+                      { kind: "Field", name: { kind: "Name", value: "altText" } },
+                    ],
+                  },
+                },
+              ],
+            },
+          },
         ],
       },
     },
@@ -582,6 +695,26 @@ export const PostFieldsFragmentDoc = {
     },
   ],
 } as unknown as DocumentNode<PostFieldsFragment, unknown>;
+export const UploadFieldsFragmentDoc = {
+  kind: "Document",
+  definitions: [
+    {
+      kind: "FragmentDefinition",
+      name: { kind: "Name", value: "UploadFields" },
+      typeCondition: { kind: "NamedType", name: { kind: "Name", value: "Upload" } },
+      selectionSet: {
+        kind: "SelectionSet",
+        selections: [
+          { kind: "Field", name: { kind: "Name", value: "id" } },
+          { kind: "Field", name: { kind: "Name", value: "status" } },
+          { kind: "Field", name: { kind: "Name", value: "uploadUrl" } },
+          { kind: "Field", name: { kind: "Name", value: "errorCode" } },
+          { kind: "Field", name: { kind: "Name", value: "errorMessage" } },
+        ],
+      },
+    },
+  ],
+} as unknown as DocumentNode<UploadFieldsFragment, unknown>;
 export const RegisterDocument = {
   kind: "Document",
   definitions: [
@@ -1656,6 +1789,28 @@ export const PublishPostDocument = {
               selections: [{ kind: "FragmentSpread", name: { kind: "Name", value: "UserCard" } }],
             },
           },
+          {
+            kind: "Field",
+            name: { kind: "Name", value: "media" },
+            selectionSet: {
+              kind: "SelectionSet",
+              selections: [
+                {
+                  kind: "Field",
+                  name: { kind: "Name", value: "nodes" },
+                  selectionSet: {
+                    kind: "SelectionSet",
+                    selections: [
+                      { kind: "Field", name: { kind: "Name", value: "mediaType" } },
+                      { kind: "Field", name: { kind: "Name", value: "mediaUrl" } },
+                      { kind: "Field", name: { kind: "Name", value: "thumbnailUrl" } },
+                      { kind: "Field", name: { kind: "Name", value: "altText" } },
+                    ],
+                  },
+                },
+              ],
+            },
+          },
         ],
       },
     },
@@ -1760,11 +1915,231 @@ export const HomeFeedDocument = {
               selections: [{ kind: "FragmentSpread", name: { kind: "Name", value: "UserCard" } }],
             },
           },
+          {
+            kind: "Field",
+            name: { kind: "Name", value: "media" },
+            selectionSet: {
+              kind: "SelectionSet",
+              selections: [
+                {
+                  kind: "Field",
+                  name: { kind: "Name", value: "nodes" },
+                  selectionSet: {
+                    kind: "SelectionSet",
+                    selections: [
+                      { kind: "Field", name: { kind: "Name", value: "mediaType" } },
+                      { kind: "Field", name: { kind: "Name", value: "mediaUrl" } },
+                      { kind: "Field", name: { kind: "Name", value: "thumbnailUrl" } },
+                      { kind: "Field", name: { kind: "Name", value: "altText" } },
+                    ],
+                  },
+                },
+              ],
+            },
+          },
         ],
       },
     },
   ],
 } as unknown as DocumentNode<HomeFeedQuery, HomeFeedQueryVariables>;
+export const CreateUploadDocument = {
+  kind: "Document",
+  definitions: [
+    {
+      kind: "OperationDefinition",
+      operation: "mutation",
+      name: { kind: "Name", value: "CreateUpload" },
+      variableDefinitions: [
+        {
+          kind: "VariableDefinition",
+          variable: { kind: "Variable", name: { kind: "Name", value: "input" } },
+          type: {
+            kind: "NonNullType",
+            type: { kind: "NamedType", name: { kind: "Name", value: "CreateUploadInput" } },
+          },
+        },
+      ],
+      selectionSet: {
+        kind: "SelectionSet",
+        selections: [
+          {
+            kind: "Field",
+            name: { kind: "Name", value: "createUpload" },
+            arguments: [
+              {
+                kind: "Argument",
+                name: { kind: "Name", value: "input" },
+                value: { kind: "Variable", name: { kind: "Name", value: "input" } },
+              },
+            ],
+            selectionSet: {
+              kind: "SelectionSet",
+              selections: [
+                {
+                  kind: "Field",
+                  name: { kind: "Name", value: "upload" },
+                  selectionSet: {
+                    kind: "SelectionSet",
+                    selections: [
+                      { kind: "FragmentSpread", name: { kind: "Name", value: "UploadFields" } },
+                    ],
+                  },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    },
+    {
+      kind: "FragmentDefinition",
+      name: { kind: "Name", value: "UploadFields" },
+      typeCondition: { kind: "NamedType", name: { kind: "Name", value: "Upload" } },
+      selectionSet: {
+        kind: "SelectionSet",
+        selections: [
+          { kind: "Field", name: { kind: "Name", value: "id" } },
+          { kind: "Field", name: { kind: "Name", value: "status" } },
+          { kind: "Field", name: { kind: "Name", value: "uploadUrl" } },
+          { kind: "Field", name: { kind: "Name", value: "errorCode" } },
+          { kind: "Field", name: { kind: "Name", value: "errorMessage" } },
+        ],
+      },
+    },
+  ],
+} as unknown as DocumentNode<CreateUploadMutation, CreateUploadMutationVariables>;
+export const CompleteUploadDocument = {
+  kind: "Document",
+  definitions: [
+    {
+      kind: "OperationDefinition",
+      operation: "mutation",
+      name: { kind: "Name", value: "CompleteUpload" },
+      variableDefinitions: [
+        {
+          kind: "VariableDefinition",
+          variable: { kind: "Variable", name: { kind: "Name", value: "id" } },
+          type: {
+            kind: "NonNullType",
+            type: { kind: "NamedType", name: { kind: "Name", value: "UUID" } },
+          },
+        },
+      ],
+      selectionSet: {
+        kind: "SelectionSet",
+        selections: [
+          {
+            kind: "Field",
+            name: { kind: "Name", value: "completeUpload" },
+            arguments: [
+              {
+                kind: "Argument",
+                name: { kind: "Name", value: "input" },
+                value: {
+                  kind: "ObjectValue",
+                  fields: [
+                    {
+                      kind: "ObjectField",
+                      name: { kind: "Name", value: "uploadId" },
+                      value: { kind: "Variable", name: { kind: "Name", value: "id" } },
+                    },
+                  ],
+                },
+              },
+            ],
+            selectionSet: {
+              kind: "SelectionSet",
+              selections: [
+                {
+                  kind: "Field",
+                  name: { kind: "Name", value: "upload" },
+                  selectionSet: {
+                    kind: "SelectionSet",
+                    selections: [
+                      { kind: "FragmentSpread", name: { kind: "Name", value: "UploadFields" } },
+                    ],
+                  },
+                },
+              ],
+            },
+          },
+        ],
+      },
+    },
+    {
+      kind: "FragmentDefinition",
+      name: { kind: "Name", value: "UploadFields" },
+      typeCondition: { kind: "NamedType", name: { kind: "Name", value: "Upload" } },
+      selectionSet: {
+        kind: "SelectionSet",
+        selections: [
+          { kind: "Field", name: { kind: "Name", value: "id" } },
+          { kind: "Field", name: { kind: "Name", value: "status" } },
+          { kind: "Field", name: { kind: "Name", value: "uploadUrl" } },
+          { kind: "Field", name: { kind: "Name", value: "errorCode" } },
+          { kind: "Field", name: { kind: "Name", value: "errorMessage" } },
+        ],
+      },
+    },
+  ],
+} as unknown as DocumentNode<CompleteUploadMutation, CompleteUploadMutationVariables>;
+export const UploadStatusDocument = {
+  kind: "Document",
+  definitions: [
+    {
+      kind: "OperationDefinition",
+      operation: "query",
+      name: { kind: "Name", value: "UploadStatus" },
+      variableDefinitions: [
+        {
+          kind: "VariableDefinition",
+          variable: { kind: "Variable", name: { kind: "Name", value: "id" } },
+          type: {
+            kind: "NonNullType",
+            type: { kind: "NamedType", name: { kind: "Name", value: "UUID" } },
+          },
+        },
+      ],
+      selectionSet: {
+        kind: "SelectionSet",
+        selections: [
+          {
+            kind: "Field",
+            name: { kind: "Name", value: "upload" },
+            arguments: [
+              {
+                kind: "Argument",
+                name: { kind: "Name", value: "id" },
+                value: { kind: "Variable", name: { kind: "Name", value: "id" } },
+              },
+            ],
+            selectionSet: {
+              kind: "SelectionSet",
+              selections: [
+                { kind: "FragmentSpread", name: { kind: "Name", value: "UploadFields" } },
+              ],
+            },
+          },
+        ],
+      },
+    },
+    {
+      kind: "FragmentDefinition",
+      name: { kind: "Name", value: "UploadFields" },
+      typeCondition: { kind: "NamedType", name: { kind: "Name", value: "Upload" } },
+      selectionSet: {
+        kind: "SelectionSet",
+        selections: [
+          { kind: "Field", name: { kind: "Name", value: "id" } },
+          { kind: "Field", name: { kind: "Name", value: "status" } },
+          { kind: "Field", name: { kind: "Name", value: "uploadUrl" } },
+          { kind: "Field", name: { kind: "Name", value: "errorCode" } },
+          { kind: "Field", name: { kind: "Name", value: "errorMessage" } },
+        ],
+      },
+    },
+  ],
+} as unknown as DocumentNode<UploadStatusQuery, UploadStatusQueryVariables>;
 export const SearchUsersDocument = {
   kind: "Document",
   definitions: [
