@@ -17,7 +17,7 @@ import { archiveWarning } from "./backup/archiveHealth.ts";
 import { authenticateRequests } from "./auth/request.ts";
 import { startSessionFeed } from "./auth/sessionFeed.ts";
 import type { SessionRegistry } from "./auth/sessions.ts";
-import { corsMiddleware, originPolicy, upgradeOriginCheck } from "./http/cors.ts";
+import { corsMiddleware, MEDIA_CORS, originPolicy, upgradeOriginCheck } from "./http/cors.ts";
 import { exportDownloads } from "./http/exports.ts";
 import { oidcCallbacks } from "./http/oidc.ts";
 import { OidcService } from "./auth/oidc.ts";
@@ -257,7 +257,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   // HTTP through grafserv; websockets through our handler (auth, limits: src/realtime/sockets.ts)
   await serv.addTo(app, httpServer, false);
   // Media files: signed uploads (local storage) and downloads (src/media/routes.ts).
-  app.use(MEDIA_PATH, mediaRoutes(config, log));
+  // Browsers on CORS_ORIGINS may PUT an upload's bytes and fetch media (src/http/cors.ts).
+  app.use(MEDIA_PATH, corsMiddleware(origins, MEDIA_CORS), mediaRoutes(config, log));
   // What nothing above served: JSON errors with a code, never Express's HTML pages.
   app.use(notFound);
   app.use(unhandledErrors(log));

@@ -41,8 +41,32 @@ export function originPolicy(entries: readonly string[]): OriginPolicy {
   };
 }
 
-/** Express middleware for /graphql: answers preflights, marks allowed responses, refuses others. */
-export function corsMiddleware(policy: OriginPolicy) {
+/** What a route lets cross-origin browsers do, beyond the default (POST with JSON and a token). */
+export interface CorsRoute {
+  methods: string;
+  headers: string;
+  /** Response headers a page's script may read (`Access-Control-Expose-Headers`). */
+  expose?: string;
+}
+
+/** /graphql and /exports: POST with a bearer token. */
+export const GRAPHQL_CORS: CorsRoute = {
+  methods: CORS_ALLOWED_METHODS,
+  headers: CORS_ALLOWED_HEADERS,
+};
+
+/**
+ * /media: signed uploads (PUT of the bytes with their content type) and downloads (GET, ranges
+ * for video, revalidation by ETag). The URL's signature is the authorisation, not a header.
+ */
+export const MEDIA_CORS: CorsRoute = {
+  methods: "GET, HEAD, PUT, OPTIONS",
+  headers: "Content-Type, Range, If-None-Match",
+  expose: "ETag, Content-Length, Content-Range, Accept-Ranges",
+};
+
+/** Express middleware: answers preflights, marks allowed responses, refuses other origins. */
+export function corsMiddleware(policy: OriginPolicy, route: CorsRoute = GRAPHQL_CORS) {
   return (req: Request, res: Response, next: NextFunction): void => {
     res.vary("Origin");
     const origin = req.headers.origin;
@@ -51,14 +75,15 @@ export function corsMiddleware(policy: OriginPolicy) {
       return refuse(res, 403, "ORIGIN_NOT_ALLOWED", NOT_ALLOWED);
     }
     res.set("Access-Control-Allow-Origin", origin);
+    if (route.expose) res.set("Access-Control-Expose-Headers", route.expose);
     const isPreflight =
       req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined;
     if (!isPreflight) return next();
     res
       .status(204)
       .set({
-        "Access-Control-Allow-Methods": CORS_ALLOWED_METHODS,
-        "Access-Control-Allow-Headers": CORS_ALLOWED_HEADERS,
+        "Access-Control-Allow-Methods": route.methods,
+        "Access-Control-Allow-Headers": route.headers,
         "Access-Control-Max-Age": String(CORS_MAX_AGE_SECONDS),
       })
       .end();

@@ -130,6 +130,38 @@ describe("preflight", () => {
   });
 });
 
+describe("media (signed uploads and downloads)", () => {
+  it("lets an allowed origin PUT an upload's bytes and read media headers; refuses others", async () => {
+    const response = await fetch(`${dev.url}/media/u/anything`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "http://localhost:5173",
+        "access-control-request-method": "PUT",
+        "access-control-request-headers": "content-type",
+      },
+    });
+    expect({
+      status: response.status,
+      origin: response.headers.get("access-control-allow-origin"),
+      methods: response.headers.get("access-control-allow-methods"),
+      headers: response.headers.get("access-control-allow-headers")?.toLowerCase(),
+      expose: response.headers.get("access-control-expose-headers"),
+    }).toEqual({
+      status: 204,
+      origin: "http://localhost:5173",
+      methods: expect.stringMatching(/^(?=.*\bPUT\b)(?=.*\bGET\b)/),
+      headers: expect.stringContaining("content-type"),
+      expose: expect.stringContaining("ETag"),
+    });
+    const refused = await fetch(`${prod.url}/media/u/anything`, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example.com", "access-control-request-method": "PUT" },
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
+
 describe("requests", () => {
   it("marks an allowed origin's response with its origin and Vary: Origin", async () => {
     const response = await query(prod, "https://app.example.com");
