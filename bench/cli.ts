@@ -21,6 +21,7 @@ import { createLogger } from "../src/log.ts";
 import { PROJECT_ROOT } from "../src/paths.ts";
 import { writeReport } from "./report.ts";
 import { stopAllChildren } from "./harness/processes.ts";
+import { METRICS_OVERHEAD_MIN_SECONDS } from "./harness/metricsOverhead.ts";
 import { runBenchmark } from "./run.ts";
 import { seedDatabase } from "./seed/seed.ts";
 
@@ -132,6 +133,7 @@ try {
     authenticatorPassword: db.authenticator.password,
     scale,
     seconds,
+    overheadSeconds: Math.max(seconds, METRICS_OVERHEAD_MIN_SECONDS),
     runs,
     concurrency,
     peer: !values["no-peer"],

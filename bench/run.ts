@@ -62,6 +62,8 @@ export interface BenchOptions {
   scale: number;
   /** Seconds per measurement. */
   seconds: number;
+  /** Seconds per run of the metrics-overhead measurement (default: `seconds`). */
+  overheadSeconds?: number;
   /** Measurements per (case, target, concurrency); medians are reported. */
   runs: number;
   concurrency: number[];
@@ -487,7 +489,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
           caseId: cheapest.id,
           next: requestFor("graphql", cheapest),
           connections: Math.max(...options.concurrency),
-          seconds: options.seconds,
+          seconds: options.overheadSeconds ?? options.seconds,
           runs: Math.max(options.runs, 3),
         })
       : null;

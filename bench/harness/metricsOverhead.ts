@@ -15,6 +15,11 @@ import { median } from "./stats.ts";
 export const METRICS_OVERHEAD_BUDGET_PERCENT = 2;
 /** Fewer alternating runs leave a 2 % difference within the noise of a shared machine. */
 export const METRICS_OVERHEAD_MIN_RUNS = 5;
+/**
+ * Runs much shorter than a scrape interval leave the cost of a scrape to chance: `npm run bench`
+ * measures this with runs of at least this long (bench/cli.ts).
+ */
+export const METRICS_OVERHEAD_MIN_SECONDS = 10;
 /** Prometheus's scrape interval (monitoring/prometheus/prometheus.yml). */
 const SCRAPE_INTERVAL_MS = 15_000;
 
@@ -77,32 +82,28 @@ export async function measureMetricsOverhead(o: {
     children.push(on);
     const off = await startApi(o.service, { ...o.extra, ACCESS_LOG: "false" });
     children.push(off);
-    const load = async (target: Child & { url: string }) => {
-      const stopScraping =
-        target === on ? scrapeWhile(`http://127.0.0.1:${metricsPort}/metrics`) : null;
-      try {
-        return await runLoad({
-          url: target.url,
-          connections: o.connections,
-          seconds: o.seconds,
-          next: o.next,
-        });
-      } finally {
-        await stopScraping?.();
-      }
-    };
+    const seconds = o.seconds;
+    const load = (target: Child & { url: string }) =>
+      runLoad({ url: target.url, connections: o.connections, seconds, next: o.next });
     // warm both up
     await load(on);
     await load(off);
+    // Prometheus's cadence over the whole measurement, not a scrape at the start of every run
+    // (short runs would pay a full database collection each, several times what 15 s costs)
+    const stopScraping = scrapeWhile(`http://127.0.0.1:${metricsPort}/metrics`);
     const withMetrics: number[] = [];
     const without: number[] = [];
-    for (let run = 0; run < runs; run++) {
-      // alternate which goes first
-      const order = run % 2 === 0 ? [on, off] : [off, on];
-      for (const target of order) {
-        const r = await load(target);
-        (target === on ? withMetrics : without).push(r.rps);
+    try {
+      for (let run = 0; run < runs; run++) {
+        // alternate which goes first
+        const order = run % 2 === 0 ? [on, off] : [off, on];
+        for (const target of order) {
+          const r = await load(target);
+          (target === on ? withMetrics : without).push(r.rps);
+        }
       }
+    } finally {
+      await stopScraping();
     }
     const rpsWithMetrics = median(withMetrics);
     const rpsWithout = median(without);
@@ -110,7 +111,7 @@ export async function measureMetricsOverhead(o: {
       caseId: o.caseId,
       connections: o.connections,
       runs,
-      seconds: o.seconds,
+      seconds,
       rpsWithMetrics: Math.round(rpsWithMetrics * 10) / 10,
       rpsWithout: Math.round(rpsWithout * 10) / 10,
       overheadPercent:
