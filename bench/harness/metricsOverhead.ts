@@ -1,12 +1,14 @@
 /**
- * What metrics and the access log cost: the same cheap scenario against two API instances, one
- * with METRICS_PORT and ACCESS_LOG on, one with both off, measured in alternation (so drift in
- * the machine's load hits both alike; each run the same length, the same connections and
- * requests); medians of the runs. While the instance with metrics is loaded, /metrics is scraped
- * as Prometheus would (monitoring/prometheus/prometheus.yml: every 15 s), so the cost of
- * rendering the registry and collecting the database's metrics counts too; the access log goes to
- * a pipe the benchmark drains without reading (bench/harness/processes.ts), as to journald or
- * docker. Budget: under 2 % of throughput.
+ * What metrics and the access log cost: the same cheap scenario against four API instances —
+ * both off, metrics only (METRICS_PORT), the access log only (ACCESS_LOG), both on — measured in
+ * alternation (so drift in the machine's load hits all alike; each run the same length, the same
+ * connections and requests, the order rotated every run); medians of the runs. The split says
+ * which of the two costs what when the sum is over budget. While the instances with metrics are
+ * loaded, /metrics is scraped as Prometheus would (monitoring/prometheus/prometheus.yml: every
+ * 15 s), so the cost of rendering the registry and collecting the database's metrics counts too;
+ * the access log goes to a pipe the benchmark drains without reading
+ * (bench/harness/processes.ts), as to journald or docker. Budget: under 2 % of throughput (both
+ * on against both off).
  */
 import { runLoad, type HttpRequest } from "./load.ts";
 import { freePort, startApi, type Child, type ServiceEnv } from "./processes.ts";
@@ -53,13 +55,26 @@ export interface MetricsOverhead {
   connections: number;
   runs: number;
   seconds: number;
-  /** Requests per second, median of the runs. */
+  /** Requests per second, median of the runs: metrics and the access log on. */
   rpsWithMetrics: number;
+  /** Both off. */
   rpsWithout: number;
+  /** Metrics on (METRICS_PORT, scraped), the access log off. */
+  rpsMetricsOnly: number;
+  /** The access log on, metrics off. */
+  rpsAccessLogOnly: number;
   /** (without − with) / without, in percent (negative: noise in favour of metrics). */
   overheadPercent: number;
+  /** The same for metrics alone and the access log alone. */
+  metricsOnlyPercent: number;
+  accessLogOnlyPercent: number;
   budgetPercent: number;
 }
+
+type Setting = "both" | "off" | "metrics" | "accessLog";
+
+const percentBelow = (rps: number, without: number): number =>
+  without > 0 ? Math.round(((without - rps) / without) * 1000) / 10 : 0;
 
 export async function measureMetricsOverhead(o: {
   service: ServiceEnv;
@@ -72,50 +87,60 @@ export async function measureMetricsOverhead(o: {
 }): Promise<MetricsOverhead> {
   const children: Child[] = [];
   const runs = Math.max(o.runs, METRICS_OVERHEAD_MIN_RUNS);
+  const scrapeUrls: string[] = [];
+  const start = async (metrics: boolean, accessLog: boolean) => {
+    const env: Record<string, string> = { ...o.extra, ACCESS_LOG: String(accessLog) };
+    if (metrics) {
+      const port = await freePort();
+      env.METRICS_PORT = String(port);
+      scrapeUrls.push(`http://127.0.0.1:${port}/metrics`);
+    }
+    const child = await startApi(o.service, env);
+    children.push(child);
+    return child;
+  };
   try {
-    const metricsPort = await freePort();
-    const on = await startApi(o.service, {
-      ...o.extra,
-      METRICS_PORT: String(metricsPort),
-      ACCESS_LOG: "true",
-    });
-    children.push(on);
-    const off = await startApi(o.service, { ...o.extra, ACCESS_LOG: "false" });
-    children.push(off);
+    const targets: Record<Setting, Child & { url: string }> = {
+      both: await start(true, true),
+      off: await start(false, false),
+      metrics: await start(true, false),
+      accessLog: await start(false, true),
+    };
+    const settings = Object.keys(targets) as Setting[];
     const seconds = o.seconds;
     const load = (target: Child & { url: string }) =>
       runLoad({ url: target.url, connections: o.connections, seconds, next: o.next });
-    // warm both up
-    await load(on);
-    await load(off);
+    // warm them up
+    for (const setting of settings) await load(targets[setting]);
     // Prometheus's cadence over the whole measurement, not a scrape at the start of every run
     // (short runs would pay a full database collection each, several times what 15 s costs)
-    const stopScraping = scrapeWhile(`http://127.0.0.1:${metricsPort}/metrics`);
-    const withMetrics: number[] = [];
-    const without: number[] = [];
+    const stopScraping = scrapeUrls.map((url) => scrapeWhile(url));
+    const rps: Record<Setting, number[]> = { both: [], off: [], metrics: [], accessLog: [] };
     try {
       for (let run = 0; run < runs; run++) {
-        // alternate which goes first
-        const order = run % 2 === 0 ? [on, off] : [off, on];
-        for (const target of order) {
-          const r = await load(target);
-          (target === on ? withMetrics : without).push(r.rps);
+        // rotate which goes first
+        for (let i = 0; i < settings.length; i++) {
+          const setting = settings[(run + i) % settings.length]!;
+          rps[setting].push((await load(targets[setting])).rps);
         }
       }
     } finally {
-      await stopScraping();
+      await Promise.all(stopScraping.map((stop) => stop()));
     }
-    const rpsWithMetrics = median(withMetrics);
-    const rpsWithout = median(without);
+    const rounded = (setting: Setting): number => Math.round(median(rps[setting]) * 10) / 10;
+    const without = median(rps.off);
     return {
       caseId: o.caseId,
       connections: o.connections,
       runs,
       seconds,
-      rpsWithMetrics: Math.round(rpsWithMetrics * 10) / 10,
-      rpsWithout: Math.round(rpsWithout * 10) / 10,
-      overheadPercent:
-        rpsWithout > 0 ? Math.round(((rpsWithout - rpsWithMetrics) / rpsWithout) * 1000) / 10 : 0,
+      rpsWithMetrics: rounded("both"),
+      rpsWithout: rounded("off"),
+      rpsMetricsOnly: rounded("metrics"),
+      rpsAccessLogOnly: rounded("accessLog"),
+      overheadPercent: percentBelow(median(rps.both), without),
+      metricsOnlyPercent: percentBelow(median(rps.metrics), without),
+      accessLogOnlyPercent: percentBelow(median(rps.accessLog), without),
       budgetPercent: METRICS_OVERHEAD_BUDGET_PERCENT,
     };
   } finally {

@@ -3,6 +3,8 @@
  * (always `authenticated`), `sid` (the session, i.e. refresh-token family). Verification pins
  * the algorithm and checks audience, issuer and expiry; anything else is refused.
  */
+import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
+
 import jwt from "jsonwebtoken";
 
 import type { JwtKeys } from "./keys.ts";
@@ -46,16 +48,34 @@ export class InvalidTokenError extends Error {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * The keys as KeyObjects, made once: given a string, jsonwebtoken first tries to read it as a PEM
+ * public key and builds the secret key from it after that throws — on every call (about 100 µs
+ * of each request's verification).
+ */
+function keyObjects(keys: JwtKeys): { signing: KeyObject; verifying: KeyObject } {
+  if (keys.algorithm === "HS256") {
+    const secret = createSecretKey(Buffer.from(keys.signingKey));
+    return { signing: secret, verifying: secret };
+  }
+  return {
+    signing: createPrivateKey(keys.signingKey),
+    verifying: createPublicKey(keys.verifyingKey),
+  };
+}
+
 export class TokenService {
   private readonly settings: TokenSettings;
+  private readonly keys: { signing: KeyObject; verifying: KeyObject };
   constructor(settings: TokenSettings) {
     this.settings = settings;
+    this.keys = keyObjects(settings.keys);
   }
 
   sign(userId: string, sessionId: string, now: Date = new Date()): SignedToken {
     const { keys, audience, issuer, ttlSeconds } = this.settings;
     const iat = Math.floor(now.getTime() / 1000);
-    const token = jwt.sign({ role: "authenticated", sid: sessionId, iat }, keys.signingKey, {
+    const token = jwt.sign({ role: "authenticated", sid: sessionId, iat }, this.keys.signing, {
       algorithm: keys.algorithm,
       subject: userId,
       audience,
@@ -69,7 +89,7 @@ export class TokenService {
     const { keys, audience, issuer } = this.settings;
     let payload: string | jwt.JwtPayload;
     try {
-      payload = jwt.verify(token, keys.verifyingKey, {
+      payload = jwt.verify(token, this.keys.verifying, {
         algorithms: [keys.algorithm],
         audience,
         issuer,

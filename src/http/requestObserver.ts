@@ -10,6 +10,11 @@
  *
  * The access log line holds the request id, operation name and type, duration, HTTP status, code
  * and a salted hash of the user id: never the token, never the variables.
+ *
+ * It runs on every request, so it does little: the user id's hash is computed once per user
+ * (kept for the last USER_TAG_CACHE_SIZE users), the line's fields go into one object of a fixed
+ * shape, and the logger (src/log.ts) builds the line as a string and writes it with the others of
+ * the same turn of the event loop.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 
@@ -50,6 +55,26 @@ export function userTag(userId: string, salt: string): string {
   return createHash("sha256").update(salt).update(userId).digest("hex").slice(0, 16);
 }
 
+/** Users whose tag is remembered (a tag is 16 characters: a few hundred kB at most). */
+export const USER_TAG_CACHE_SIZE = 10_000;
+
+/** `userTag` with the tags of recent users remembered (the oldest forgotten first). */
+export function cachedUserTags(
+  salt: string,
+  size = USER_TAG_CACHE_SIZE,
+): (userId: string) => string {
+  const tags = new Map<string, string>();
+  return (userId) => {
+    let tag = tags.get(userId);
+    if (tag === undefined) {
+      tag = userTag(userId, salt);
+      if (tags.size >= size) tags.delete(tags.keys().next().value as string);
+      tags.set(userId, tag);
+    }
+    return tag;
+  };
+}
+
 export interface RequestObserverOptions {
   metrics: ApiMetrics | null;
   /** null: no access log. */
@@ -60,7 +85,7 @@ export interface RequestObserverOptions {
 
 export function observeRequests(options: RequestObserverOptions) {
   const { metrics, accessLog } = options;
-  const salt = options.userIdSalt || randomBytes(16).toString("hex");
+  const tagOf = cachedUserTags(options.userIdSalt || randomBytes(16).toString("hex"));
   return (req: Request, res: Response, next: NextFunction): void => {
     const incoming = req.headers["x-request-id"];
     const id =
@@ -91,6 +116,7 @@ export function observeRequests(options: RequestObserverOptions) {
       }
       if (accessLog) {
         const userId = verifiedIdentity(req)?.userId;
+        // undefined fields are left out of the line
         accessLog.info("request", {
           requestId: id,
           operation: name ?? "anonymous",
@@ -98,8 +124,8 @@ export function observeRequests(options: RequestObserverOptions) {
           ms: Math.round(seconds * 1e5) / 100,
           status: res.statusCode,
           code: responseCode(errors),
-          ...(userId ? { user: userTag(userId, salt) } : {}),
-          ...(res.writableFinished ? {} : { aborted: true }),
+          user: userId ? tagOf(userId) : undefined,
+          aborted: res.writableFinished ? undefined : true,
         });
       }
     });
