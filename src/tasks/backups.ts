@@ -5,8 +5,9 @@
  * - `backups__verify`: restores the newest base backup into a scratch folder and checks it
  *   (weekly); a failed check fails the job (logged, retried, visible in mking_jobs).
  *
- * Only a process that runs the embedded server knows its data folder; with DATABASE_URL the
- * tasks say once that backups are the operator's job (docs/OPERATIONS.md) and do nothing.
+ * Only a process that runs the embedded server knows its data folder; with DATABASE_URL (or
+ * with EMBEDDED_WAL_ARCHIVE=false: a scratch cluster) the tasks say once that backups are not
+ * theirs (docs/OPERATIONS.md) and do nothing.
  */
 import type { Task } from "graphile-worker";
 
@@ -30,8 +31,9 @@ function operatorsJob(log: Logger): void {
   if (saidOperatorsJob) return;
   saidOperatorsJob = true;
   log.info(
-    "backups: DATABASE_URL is set, so backing up that server is the operator's job " +
-      "(docs/OPERATIONS.md); the backup tasks do nothing here",
+    "backups: DATABASE_URL is set (backing up that server is the operator's job) or the " +
+      "embedded server does not archive WAL (EMBEDDED_WAL_ARCHIVE=false); the backup tasks do " +
+      "nothing here (docs/OPERATIONS.md)",
   );
 }
 
