@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import { isSafeError, SafeError } from "postgraphile/grafast";
 import { GraphQLError, type GraphQLFormattedError } from "postgraphile/graphql";
 
+import { isNotReady } from "./db/waitForDatabase.ts";
 import type { Logger } from "./log.ts";
 
 export const ERROR_CODES = [
@@ -30,6 +31,7 @@ export const ERROR_CODES = [
   "CLIENT_TOO_SLOW",
   "SUBSCRIPTION_INTERRUPTED",
   "TIMEOUT",
+  "SERVICE_UNAVAILABLE",
   "INTERNAL_SERVER_ERROR",
   // Transport refusals, before GraphQL runs (src/http/transport.ts, src/http/cors.ts)
   "METHOD_NOT_ALLOWED",
@@ -217,6 +219,18 @@ export function createMaskError(
       });
     }
 
+    // The database restarting, failing over or out of reach: not a fault of ours to report as
+    // one (no error id to chase), and worth a retry by the client.
+    if (isNotReady(original)) {
+      options.log.warn("database unavailable during a GraphQL request", {
+        error: original.message,
+        sqlstate: (original as PgErrorLike).code,
+        path: error.path?.join("."),
+      });
+      return rebuild("The database is unavailable for a moment; try again shortly.", {
+        code: "SERVICE_UNAVAILABLE",
+      });
+    }
     const errorId = randomUUID();
     options.log.error("unexpected error in a GraphQL request", {
       errorId,

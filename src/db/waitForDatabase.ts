@@ -39,7 +39,11 @@ export function isNotReady(error: unknown): boolean {
     return true;
   }
   // pg: "Connection terminated unexpectedly" while the server shuts down (no code)
-  return error instanceof Error && /Connection terminated/i.test(error.message);
+  // pg-pool: no connection within connectionTimeoutMillis (the server slow to accept, or gone)
+  return (
+    error instanceof Error &&
+    /Connection terminated|timeout exceeded when trying to connect/i.test(error.message)
+  );
 }
 
 export interface WaitOptions {

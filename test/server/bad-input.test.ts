@@ -9,6 +9,7 @@ import { GraphQLError } from "postgraphile/graphql";
 import { registerAccount, type TestAccount } from "../helpers/accounts.ts";
 import { createTestDatabase, withClient, type TestDatabase } from "../helpers/database.ts";
 import { testLogger } from "../helpers/log.ts";
+import { freePort } from "../helpers/process.ts";
 import { startTestServer, type GraphQLBody, type TestServer } from "../helpers/server.ts";
 import { createMaskError } from "../../src/errors.ts";
 
@@ -182,5 +183,47 @@ describe("PostgreSQL's refusals, if one ever gets past the guard", () => {
       message: "A page size must not be negative.",
       extensions: { code: "INVALID_INPUT" },
     });
+  });
+});
+
+describe("a database that is restarting or out of reach", () => {
+  const mask = createMaskError({ exposeInternalErrors: false, log: testLogger() });
+  const masked = (e: unknown): { message: string; extensions: unknown } => {
+    const m = mask(new GraphQLError("x", { originalError: e as Error }));
+    return { message: m.message, extensions: m.extensions };
+  };
+  const unavailable = {
+    message: "The database is unavailable for a moment; try again shortly.",
+    extensions: { code: "SERVICE_UNAVAILABLE" },
+  };
+
+  it("a refused connection is SERVICE_UNAVAILABLE, not an internal error", async () => {
+    const client = new pg.Client({
+      connectionString: `postgres://nobody:nothing@127.0.0.1:${await freePort()}/nothing`,
+    });
+    const error = await client.connect().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).not.toBeNull();
+    expect(masked(error)).toEqual(unavailable);
+  });
+
+  it("a connection the server ends (admin shutdown, 57P01) is SERVICE_UNAVAILABLE", async () => {
+    const victim = new pg.Client({ connectionString: db.ownerUrl });
+    victim.on("error", () => undefined);
+    await victim.connect();
+    const { rows } = await victim.query<{ pid: number }>("select pg_backend_pid() as pid");
+    const running = victim.query("select pg_sleep(30)").then(
+      () => null,
+      (e: unknown) => e,
+    );
+    await withClient(db.superuserUrl, (c) =>
+      c.query("select pg_terminate_backend($1)", [rows[0]!.pid]),
+    );
+    const error = await running;
+    await victim.end().catch(() => undefined);
+    expect((error as { code?: string }).code).toBe("57P01");
+    expect(masked(error)).toEqual(unavailable);
   });
 });
