@@ -35,7 +35,7 @@ export interface SubscriptionSession {
   /** The first event it received: from then on the LISTEN is surely in place. */
   liveFrom: number | null;
   endedAt: number | null;
-  /** Why it ended: "closed" (socket), an error code (e.g. CLIENT_TOO_SLOW), "complete", "end". */
+  /** Why it ended: "closed <close code>" (socket), an error code (e.g. CLIENT_TOO_SLOW), "complete", "end". */
   endReason: string | null;
   readonly received: Set<string>;
 }

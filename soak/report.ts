@@ -31,6 +31,8 @@ export interface SoakReport {
     sessions: number;
     messageEvents: number;
     notificationEvents: number;
+    /** Subscriber sockets closed by the server or the network, by close code. */
+    closesByCode: Record<string, number>;
     /** Each subscription session: instance, seconds from the start (opened, first event, ended). */
     sessionLog: {
       id: number;
@@ -114,7 +116,11 @@ export function toMarkdown(r: SoakReport): string {
     ),
     "",
     `PostgreSQL restarts: ${r.postgresDowntime.map((w) => `${((w.end - w.start) / 1000).toFixed(1)} s`).join(", ") || "none"}. ` +
-      `Realtime: ${r.realtime.sessions} subscription sessions, ${r.realtime.messageEvents} messages and ${r.realtime.notificationEvents} notification events received. ` +
+      `Realtime: ${r.realtime.sessions} subscription sessions, ${r.realtime.messageEvents} messages and ${r.realtime.notificationEvents} notification events received; subscriber sockets closed by code: ${
+        Object.entries(r.realtime.closesByCode)
+          .map(([code, n]) => `${code}×${n}`)
+          .join(", ") || "none"
+      }. ` +
       `Queue drained in ${(r.drainMs / 1000).toFixed(1)} s after the load stopped.`,
     "",
     "| minute | requests | p95 |",

@@ -132,7 +132,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       signal: string | null,
       tail: string,
     ): void => {
-      const last = tail.trim().split("\n").slice(-3).join(" | ");
+      // the error's own line (a crash's last lines are its stack), then the last lines
+      const lines = tail.trim().split("\n");
+      const error = lines.findLast(
+        (l) => /error|unhandled|uncaught/i.test(l) && !/^\s+at /.test(l),
+      );
+      const last = [...(error ? [error.trim()] : []), ...lines.slice(-3)].join(" | ");
       unexpectedExits.push(`${name} exited by itself (${code ?? signal}): ${last}`);
       o.say(`!! ${name} exited by itself (${code ?? signal}); starting it again`);
       const instance = instances.find((i) => i.name === name);
@@ -268,6 +273,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         sessions: ledger.sessions.length,
         messageEvents: ledger.receivedEvents(),
         notificationEvents: subscribers.notificationEvents(),
+        closesByCode: subscribers.closesByCode(),
         sessionLog: ledger.sessions.map((s) => {
           const at = (t: number | null): number | null =>
             t === null ? null : Math.round((t - startedAt) / 100) / 10;

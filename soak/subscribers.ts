@@ -2,7 +2,9 @@
  * Subscribers open the whole run: one graphql-ws socket per user of the world, to one API
  * instance, with `messageAdded` for each of the user's conversations and `notificationAdded`.
  * Every message received is written in the ledger's session of that subscription. A closed
- * socket ends the sessions ("closed") and the user connects again a second later; a subscription
+ * socket ends the sessions ("closed <code>", counted by code) and the user connects again a
+ * second later — whatever the code, also one that closed it before it was acknowledged (graphql-ws
+ * then rejects `dispose()` with the close event: caught, never an unhandled rejection); a subscription
  * that ends with an error (CLIENT_TOO_SLOW, SUBSCRIPTION_INTERRUPTED, …; sent as the `error`
  * message, or as a result with errors before `complete`) ends its session with that code and
  * subscribes again a second later. A plain completion from the server is not followed by a new
@@ -27,6 +29,8 @@ export interface SubscribersOptions {
 
 export interface Subscribers {
   notificationEvents(): number;
+  /** Sockets closed by the server or the network, by close code (e.g. "1006", "4500"). */
+  closesByCode(): Record<string, number>;
   /** Closes every socket; the open sessions end now. */
   close(): Promise<void>;
 }
@@ -43,6 +47,10 @@ function errorCode(error: unknown): string {
 export function startSubscribers(o: SubscribersOptions): Subscribers {
   let closing = false;
   let notificationEvents = 0;
+  const closes: Record<string, number> = {};
+  // graphql-ws rejects dispose() with the close event of a socket closed while connecting
+  const dispose = (client: Client): Promise<void> =>
+    (client.dispose() as Promise<void>).catch(() => undefined);
   const clients = new Set<Client>();
   const timers = new Set<NodeJS.Timeout>();
   const later = (fn: () => void, ms: number): void => {
@@ -73,14 +81,16 @@ export function startSubscribers(o: SubscribersOptions): Subscribers {
       keepAlive: 5_000,
       onNonLazyError: () => undefined,
       on: {
-        closed: () => {
+        closed: (event) => {
           socketClosed = true;
-          for (const s of open) end(s, "closed");
+          const code = String((event as { code?: unknown } | undefined)?.code ?? "unknown");
+          if (!closing) closes[code] = (closes[code] ?? 0) + 1;
+          for (const s of open) end(s, `closed ${code}`);
           open.clear();
           clients.delete(client);
           if (reconnecting) return;
           reconnecting = true;
-          void client.dispose();
+          void dispose(client);
           later(() => connect(userId, apiIndex), 1_000);
         },
       },
@@ -99,7 +109,8 @@ export function startSubscribers(o: SubscribersOptions): Subscribers {
           if (!socketClosed) subscribe(conversationId);
         }, 1_000);
       };
-      client.subscribe<{ messageAdded: { id: string } | null }>(
+      let stop = (): void => undefined;
+      stop = client.subscribe<{ messageAdded: { id: string } | null }>(
         { query: MESSAGE_ADDED, variables: { c: conversationId } },
         {
           next: (result) => {
@@ -107,6 +118,7 @@ export function startSubscribers(o: SubscribersOptions): Subscribers {
             // SUBSCRIPTION_INTERRUPTED) arrives as a result with errors, then `complete`
             if (result.errors?.length) {
               told(errorCode(result.errors));
+              stop(); // its new session replaces it
               return;
             }
             const id = result.data?.messageAdded?.id;
@@ -137,6 +149,7 @@ export function startSubscribers(o: SubscribersOptions): Subscribers {
 
   return {
     notificationEvents: () => notificationEvents,
+    closesByCode: () => ({ ...closes }),
     close: async () => {
       closing = true;
       for (const t of timers) clearTimeout(t);
@@ -147,7 +160,7 @@ export function startSubscribers(o: SubscribersOptions): Subscribers {
           s.endReason = "end";
         }
       }
-      await Promise.all([...clients].map((c) => c.dispose()));
+      await Promise.all([...clients].map(dispose));
     },
   };
 }

@@ -13,7 +13,14 @@
  *   subscription is live is missed.
  * - Each subscriber has its own bounded queue: beyond `maxQueued` that subscription ends with
  *   CLIENT_TOO_SLOW; the topic and everyone else go on at their own pace.
- * - Events of a topic are decided concurrently and delivered in the order they arrived.
+ * - Events of a topic are decided concurrently and delivered in the order they arrived. An event
+ *   whose audience cannot be decided (the statement failed: the database restarting, a pool
+ *   error) ends the subscriptions that wanted it with SUBSCRIPTION_INTERRUPTED: before, it was
+ *   dropped for them without a word, and a client held the subscription for live while it had
+ *   missed a message (found by the chaos soak, test/realtime/hubFailures.test.ts).
+ * - A subscription that cannot start listening (the probe cannot be sent or is not heard within
+ *   PROBE_DEADLINE_MS: the database is down) is refused with SUBSCRIPTION_INTERRUPTED too — the
+ *   client subscribes again — never an internal error.
  * - The LISTEN connection failing (terminated, a database restart, the subscriber released at
  *   shutdown) ends every subscription of the topic with SUBSCRIPTION_INTERRUPTED, never a plain
  *   completion: the events in between are lost, and the client must know to subscribe again and
@@ -66,7 +73,16 @@ interface Topic<E> {
 }
 
 const PROBE_INTERVAL_MS = 50;
+/** How long a new topic may take to confirm its LISTEN (soak/invariants.ts relies on it). */
 const PROBE_DEADLINE_MS = 10_000;
+
+/** A subscription that could not start listening: the client subscribes again. */
+function cannotListen(): Error {
+  return appError(
+    "SUBSCRIPTION_INTERRUPTED",
+    "The server cannot listen for events right now; subscribe again shortly",
+  );
+}
 
 export class TopicHub {
   readonly #options: HubOptions;
@@ -212,14 +228,23 @@ export class TopicHub {
       this.stats.events += 1;
       const userIds = [...new Set(wanting.map((m) => m.userId))];
       const decision = audience(event, userIds, this.query).catch((error: unknown) => {
-        log.error("realtime: could not decide an event's audience", { topic, error });
-        return new Map<string, E>();
+        log.error("realtime: could not decide an event's audience; subscriptions interrupted", {
+          topic,
+          subscriptions: wanting.length,
+          error,
+        });
+        return null;
       });
       delivered = delivered.then(async () => {
         const allowed = await decision;
         for (const m of wanting) {
-          const out = allowed.get(m.userId);
           if (!members.has(m)) continue;
+          // they would miss this event: they must know, and catch up by query
+          if (allowed === null) {
+            m.fail(interrupted());
+            continue;
+          }
+          const out = allowed.get(m.userId);
           if (out === undefined) {
             log.debug("realtime: event withheld", { topic, event: JSON.stringify(event) });
             continue;
@@ -279,14 +304,21 @@ export class TopicHub {
         if (Date.now() > deadline) {
           stop();
           if (this.#topics.get(key) === entry) this.#topics.delete(key);
-          throw appError("INTERNAL_SERVER_ERROR", "Could not start listening; try again");
+          throw cannotListen();
         }
-        await this.#options.withPgClient(this.#options.pgSettings, (client) =>
-          client.query({
-            text: `select pg_notify($1, $2)`,
-            values: [topic, JSON.stringify({ probe })],
-          }),
-        );
+        try {
+          await this.#options.withPgClient(this.#options.pgSettings, (client) =>
+            client.query({
+              text: `select pg_notify($1, $2)`,
+              values: [topic, JSON.stringify({ probe })],
+            }),
+          );
+        } catch (error) {
+          log.warn("realtime: could not start listening", { topic, error });
+          stop();
+          if (this.#topics.get(key) === entry) this.#topics.delete(key);
+          throw cannotListen();
+        }
         await Promise.race([
           heard,
           new Promise<void>((resolve) => setTimeout(resolve, PROBE_INTERVAL_MS).unref()),

@@ -38,6 +38,12 @@ import { SocketMetrics } from "./socketMetrics.ts";
 export const CLOSE = {
   unauthorized: 4401,
   tooManyConnections: 4429,
+  /**
+   * The standard "Try Again Later": the token's session could not be checked (the database is
+   * unreachable, e.g. restarting). graphql-ws clients retry it; 4500 (an internal error), which
+   * this used to be, they take as final.
+   */
+  tryAgainLater: 1013,
 } as const;
 
 export interface SocketLimits {
@@ -178,7 +184,15 @@ export function attachWebSockets(
           closeWith(socket, CLOSE.unauthorized, error.message);
           return false;
         }
-        if ((await options.sessions.check(identity)) === "ended") {
+        let state: Awaited<ReturnType<SessionRegistry["check"]>>;
+        try {
+          state = await options.sessions.check(identity);
+        } catch (error) {
+          log.warn("websocket refused: its session could not be checked", { error });
+          closeWith(socket, CLOSE.tryAgainLater, "Sessions cannot be checked right now; try again");
+          return false;
+        }
+        if (state === "ended") {
           closeWith(socket, CLOSE.unauthorized, SESSION_ENDED_MESSAGE);
           return false;
         }

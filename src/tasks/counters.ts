@@ -3,7 +3,9 @@
  * twice, or after a crash, still leaves the right number:
  *
  * - `counters__recount` {table, id}: one row's counters, queued by triggers
- *   (app_private.enqueue_recount: one job per row per half second);
+ *   (app_private.enqueue_recount: one job per row per half second, another when a change
+ *   commits while it runs); recounts of one row take turns, each counting once its turn came
+ *   (app_private.recount; races pinned in test/tasks/countersRace.test.ts);
  * - `counters__verify_all`: every row of every counted table, in batches, nightly
  *   (src/crontab); logs how many rows had drifted.
  */
