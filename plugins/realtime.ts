@@ -5,8 +5,9 @@
  * topic hub listens once per topic and, per event, decides in one statement which of its
  * subscribers may see it (app_hidden.*_audience, held to row-level security by
  * test/realtime/audience.property.test.ts; src/realtime/hub.ts); each field then reads the row
- * under the subscriber's own role and claims. Every subscription is private: without a token it
- * is refused.
+ * under the subscriber's own role and claims, the reads of all of the instance's subscribers to
+ * one event in one statement (src/realtime/sharedReads.ts). Every subscription is private:
+ * without a token it is refused.
  */
 import { sideEffectWithPgClientTransaction, type WithPgClient } from "postgraphile/@dataplan/pg";
 import {
@@ -20,6 +21,7 @@ import {
   type Step,
 } from "postgraphile/grafast";
 import { extendSchema } from "postgraphile/utils";
+import { getOperationAST } from "graphql";
 
 import { appError } from "../src/errors.ts";
 import type { Logger } from "../src/log.ts";
@@ -27,6 +29,7 @@ import type { ApiMetrics } from "../src/metrics/api.ts";
 import { TopicHub, type Audience } from "../src/realtime/hub.ts";
 import { raiseFailure, type LiveFailure, type Query } from "../src/realtime/liveTopic.ts";
 import { RateLimiter } from "../src/realtime/rateLimiter.ts";
+import { rawWithPgClient, sharedReadsFor, type SharedReads } from "../src/realtime/sharedReads.ts";
 
 export interface RealtimeOptions {
   log: Logger;
@@ -38,6 +41,8 @@ export interface RealtimeOptions {
   metrics?: ApiMetrics | null;
   /** Told of the instance's topic hub when it starts (the benchmark reads its statistics). */
   onHub?: (hub: TopicHub) => void;
+  /** Told of the instance's shared payload reads when they start (tests read their statistics). */
+  onSharedReads?: (reads: SharedReads) => void;
 }
 
 type Settings = Record<string, string | undefined> | null;
@@ -94,7 +99,7 @@ export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plu
     if (!hub) {
       hub = new TopicHub({
         subscriber: ctx.pgSubscriber as GrafastSubscriber<Record<string, string>>,
-        withPgClient: ctx.withPgClient,
+        withPgClient: rawWithPgClient(ctx.withPgClient),
         pgSettings: { role: "authenticated" },
         maxQueued: options.maxQueuedEvents,
         log,
@@ -108,7 +113,7 @@ export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plu
     return hub;
   };
 
-  return extendSchema((build) => {
+  const schema = extendSchema((build) => {
     const { messages, notifications, conversations, user: users } = build.pgResources;
     if (!messages || !notifications || !conversations || !users) {
       throw new Error("RealtimePlugin: a resource it needs is missing");
@@ -137,7 +142,7 @@ export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plu
               const s = spec(userId, conversationId);
               if (s.authorize) {
                 await s.authorize((text, values) =>
-                  ctx.withPgClient(ctx.pgSettings, async (client) => [
+                  rawWithPgClient(ctx.withPgClient)(ctx.pgSettings, async (client) => [
                     ...(await client.query<never>({ text, values })).rows,
                   ]),
                 );
@@ -343,4 +348,28 @@ export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plu
       },
     };
   });
+
+  return {
+    ...schema,
+    grafast: {
+      middleware: {
+        // A subscription's payload reads join those of the instance's other subscribers to the
+        // same event (src/realtime/sharedReads.ts); other operations are left as they are.
+        prepareArgs(next, { args }) {
+          const share = <T>(result: T): T => {
+            const operation = getOperationAST(args.document, args.operationName ?? undefined);
+            const contextValue = args.contextValue as Partial<Grafast.Context>;
+            const raw = contextValue.withPgClient;
+            if (operation?.operation === "subscription" && raw && args.resolvedPreset) {
+              const reads = sharedReadsFor(args.resolvedPreset, raw, options.onSharedReads);
+              contextValue.withPgClient = reads.withPgClient as typeof raw;
+            }
+            return result;
+          };
+          const result = next();
+          return result instanceof Promise ? result.then(share) : share(result);
+        },
+      },
+    },
+  };
 }

@@ -1,0 +1,251 @@
+/**
+ * `npm run bench:realtime -- [--scale 1] [--quick] [--scenarios rt_1k,rt_10k,...]`
+ *
+ * Realtime at scale (issue #15), on the benchmark's data set (`<database>_bench`, seeded at
+ * `--scale` when it is not already: bench/harness/benchDatabase.ts): two API instances in
+ * production mode (children, METRICS_PORT each), light websocket clients in two more processes
+ * (bench/harness/realtimeClients.ts), and the scenarios below, each with its own conversations:
+ *
+ * - rt_1k: 1,000 subscribers, 100 conversations × 10 (the figure of the main benchmark);
+ * - rt_10k: 10,000 subscribers, 1,000 conversations × 10;
+ * - rt_group_1k: one group conversation of 1,000, a message every 100 ms;
+ * - rt_10k_2api, rt_group_1k_2api: the same, subscribers split over two instances.
+ *
+ * Each reports send → receive p50/p95/p99, what was missed or failed, statements per message
+ * and per event and instance (pg_stat_statements), transactions per message, and the API pools'
+ * waiting clients. Writes bench/results/realtime-<date>.json and prints a Markdown table;
+ * BENCHMARKS.md is left alone.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { parseArgs } from "node:util";
+
+import pg from "pg";
+
+import { ConfigError, loadConfig } from "../src/config.ts";
+import { connectDatabase } from "../src/db/connection.ts";
+import { ensureStatementsExtension } from "../src/db/statements.ts";
+import { withUrlParts } from "../src/db/urls.ts";
+import { createLogger } from "../src/log.ts";
+import { PROJECT_ROOT } from "../src/paths.ts";
+import { tokenServiceFor } from "../src/server.ts";
+import { ensureBenchDatabase } from "./harness/benchDatabase.ts";
+import { freePort, serviceEnv, startApi, stopAllChildren } from "./harness/processes.ts";
+import {
+  measureScale,
+  type ApiInstance,
+  type ScaleResult,
+  type ScaleScenario,
+} from "./harness/realtimeScale.ts";
+import { benchSessionId, ensureBenchSessions } from "./harness/sessions.ts";
+
+const { values } = parseArgs({
+  options: {
+    scale: { type: "string", default: "1" },
+    quick: { type: "boolean", default: false },
+    scenarios: { type: "string" },
+  },
+});
+
+const say = (line: string): void => void process.stderr.write(`bench:realtime: ${line}\n`);
+function fail(message: string): never {
+  say(message);
+  process.exit(1);
+}
+const scale = Number(values.scale);
+if (!Number.isFinite(scale) || scale <= 0) fail(`--scale must be a positive number`);
+const quick = values.quick;
+
+const SCENARIOS: ScaleScenario[] = [
+  {
+    id: "rt_1k",
+    label: "1,000 subscribers (100 conversations × 10)",
+    conversations: 100,
+    membersPerChat: 10,
+    messages: quick ? 50 : 200,
+    concurrency: 4,
+    instances: 1,
+  },
+  {
+    id: "rt_10k",
+    label: "10,000 subscribers (1,000 conversations × 10)",
+    conversations: 1000,
+    membersPerChat: 10,
+    messages: quick ? 200 : 1000,
+    concurrency: 4,
+    instances: 1,
+  },
+  {
+    id: "rt_group_1k",
+    label: "one group of 1,000, a message every 100 ms",
+    conversations: 1,
+    membersPerChat: 1000,
+    messages: quick ? 30 : 100,
+    concurrency: 1,
+    intervalMs: 100,
+    instances: 1,
+  },
+  {
+    id: "rt_10k_2api",
+    label: "10,000 subscribers over two API instances",
+    conversations: 1000,
+    membersPerChat: 10,
+    messages: quick ? 200 : 1000,
+    concurrency: 4,
+    instances: 2,
+  },
+  {
+    id: "rt_group_1k_2api",
+    label: "one group of 1,000 over two API instances, every 100 ms",
+    conversations: 1,
+    membersPerChat: 1000,
+    messages: quick ? 30 : 100,
+    concurrency: 1,
+    intervalMs: 100,
+    instances: 2,
+  },
+];
+const chosen = values.scenarios
+  ? values.scenarios.split(",").map((id) => {
+      const s = SCENARIOS.find((x) => x.id === id.trim());
+      if (!s) fail(`--scenarios: no ${id} (${SCENARIOS.map((x) => x.id).join(", ")})`);
+      return s;
+    })
+  : SCENARIOS;
+
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (error instanceof ConfigError) fail(error.problems.join("; "));
+  throw error;
+}
+if (config.isProduction) fail("refuses to run with NODE_ENV=production");
+
+const log = createLogger({ level: "warn", json: false });
+const db = await connectDatabase(config, log);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping`);
+    void stopAllChildren()
+      .then(() => db.close())
+      .finally(() => process.exit(130));
+  });
+}
+
+const fmt = (n: number | undefined | null): string => (n == null ? "–" : String(n));
+
+function table(results: ScaleResult[]): string {
+  const lines = [
+    "| scenario | API instances | subscribers | messages | p50 ms | p95 ms | p99 ms | missed | failed | statements per event per instance | audience / shared reads / other per message | transactions per message | pool waiting (max / mean / share of samples) |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const r of results) {
+    const d = r.database;
+    lines.push(
+      `| ${r.label} | ${r.instances} | ${r.subscribers} | ${r.messages} | ${fmt(r.latencyMs.p50)} | ${fmt(r.latencyMs.p95)} | ${fmt(r.latencyMs.p99)} | ${r.missed} | ${r.failed} | ${fmt(d?.perEventPerInstance)} | ${d ? `${d.audience} / ${d.sharedReads} / ${d.other}` : "–"} | ${fmt(d?.transactions)} | ${r.pool.maxWaiting} / ${r.pool.meanWaiting} / ${r.pool.samplesWaiting} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+try {
+  const bench = await ensureBenchDatabase({ db, scale, log, say });
+  const rootUrl = db.rootUrl ? withUrlParts(db.rootUrl, { database: bench.database }) : null;
+  if (rootUrl) await ensureStatementsExtension(rootUrl);
+  const statements = rootUrl
+    ? await (async () => {
+        const c = new pg.Client({ connectionString: rootUrl });
+        await c.connect();
+        try {
+          const { rows } = await c.query(
+            `select 1 from pg_extension where extname = 'pg_stat_statements'`,
+          );
+          return rows.length > 0;
+        } finally {
+          await c.end();
+        }
+      })()
+    : false;
+  if (!statements) say("pg_stat_statements is not available: statements are not counted");
+
+  const jwtSecret = randomBytes(32).toString("base64url");
+  const service = {
+    ownerUrl: bench.ownerUrl,
+    authUrl: bench.authUrl,
+    authenticatorPassword: db.authenticator.password,
+    jwtSecret,
+  };
+  const ttl = { ACCESS_TOKEN_TTL_SECONDS: "14400" };
+  const tokens = tokenServiceFor(loadConfig(serviceEnv(service, ttl)));
+  const signed = new Map<string, string>();
+  const sign = (userId: string): string => {
+    let t = signed.get(userId);
+    if (!t) {
+      t = tokens.sign(userId, benchSessionId(userId)).token;
+      signed.set(userId, t);
+    }
+    return t;
+  };
+  await ensureBenchSessions(bench.ownerUrl);
+  const need = Math.max(...chosen.map((s) => s.conversations * s.membersPerChat));
+  const users = await (async () => {
+    const c = new pg.Client({ connectionString: bench.ownerUrl });
+    await c.connect();
+    try {
+      const { rows } = await c.query<{ id: string }>(
+        `select id from app_public.users where status = 'active' order by random() limit $1`,
+        [need],
+      );
+      return rows.map((r) => r.id);
+    } finally {
+      await c.end();
+    }
+  })();
+
+  say("starting two API instances");
+  const apis: ApiInstance[] = [];
+  for (let i = 0; i < 2; i++) {
+    const metricsPort = await freePort();
+    const api = await startApi(service, {
+      ...ttl,
+      METRICS_PORT: String(metricsPort),
+      ACCESS_LOG: "false",
+    });
+    apis.push({ url: api.url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
+  }
+
+  const results: ScaleResult[] = [];
+  for (const s of chosen) {
+    const r = await measureScale(
+      {
+        ownerUrl: bench.ownerUrl,
+        rootUrl: statements ? rootUrl : null,
+        apis,
+        userIds: users,
+        sign,
+        say,
+      },
+      s,
+    );
+    say(
+      `${s.id}: p95 ${r.latencyMs.p95} ms, missed ${r.missed}, failed ${r.failed}, statements per event per instance ${fmt(r.database?.perEventPerInstance)}`,
+    );
+    results.push(r);
+  }
+
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const dir = path.join(PROJECT_ROOT, "bench", "results");
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `realtime-${stamp}.json`);
+  await writeFile(
+    file,
+    `${JSON.stringify({ at: new Date().toISOString(), scale, quick, results }, null, 2)}\n`,
+  );
+  process.stdout.write(`\n${table(results)}\n`);
+  say(`results: ${path.relative(PROJECT_ROOT, file)}`);
+} finally {
+  await stopAllChildren();
+  await db.close();
+}
