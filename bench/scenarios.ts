@@ -349,8 +349,12 @@ export const SCENARIOS: Scenario[] = [
         select coalesce(json_agg(json_build_object(
                  'id', p.id, 'content', p.content, 'createdAt', p.created_at,
                  'author', (select json_build_object('username', u.username)
-                              from app_public.user_cards u where u.id = p.author_id)) order by p.n), '[]') as data
-          from (select s.*, row_number() over () as n from app_public.search_posts($1) s limit 20) p`,
+                              from app_public.user_cards u where u.id = p.author_id))
+                 order by p.created_at desc, p.id desc), '[]') as data
+          from (select p.* from app_public.posts p
+                 where p.id = any (array(select app_hidden.search_post_ids(
+                         websearch_to_tsquery('simple', app_hidden.require_search_text($1)), null, null, 20)))
+                 order by p.created_at desc, p.id desc limit 20) p`,
       params: (f) => [f.term],
     },
   },
@@ -376,8 +380,9 @@ export const SCENARIOS: Scenario[] = [
     raw: {
       sql: `
         select coalesce(json_agg(json_build_object('id', u.id, 'username', u.username,
-                 'displayName', u.display_name, 'avatarUrl', u.avatar_url) order by u.n), '[]') as data
-          from (select s.*, row_number() over () as n from app_public.search_users($1) s limit 20) u`,
+                 'displayName', u.display_name, 'avatarUrl', u.avatar_url) order by m.ord), '[]') as data
+          from app_hidden.search_user_matches($1, 20) m
+          join app_public.user_cards u on u.id = m.id`,
       params: (f) => [f.term],
     },
   },

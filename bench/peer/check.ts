@@ -44,7 +44,7 @@ interface CheckFixture {
   userTerm: string;
 }
 
-/** A viewer with a conversation who follows many people, and things they can see. */
+/** A viewer with a conversation whose feed is long, and things they can see. */
 async function pickFixture(ownerUrl: string): Promise<CheckFixture> {
   const client = new pg.Client({ connectionString: ownerUrl });
   await client.connect();
@@ -57,7 +57,11 @@ async function pickFixture(ownerUrl: string): Promise<CheckFixture> {
     const viewer = await one(`
       select cp.user_id as id
         from app_public.conversation_participants cp
-        join (select follower_id, count(*) as n from app_public.followers group by 1) f
+        -- whose feed is longest (the posts of the people they follow): page 50 must exist
+        join (select f.follower_id, sum(a.n) as n from app_public.followers f
+                join (select author_id, count(*) as n from app_public.posts group by 1) a
+                  on a.author_id = f.following_id
+               group by 1) f
           on f.follower_id = cp.user_id
        where cp.left_at is null
        order by f.n desc, cp.user_id
@@ -182,7 +186,7 @@ try {
   const byOffset = await pg4Request(
     server,
     token,
-    `{ homeFeed(first: 20, offset: 980) { edges { node { id } } } }`,
+    `{ homeFeed(n: 1001, first: 20, offset: 980) { edges { node { id } } } }`,
   );
   const byCursor = await pg4Request(server, token, PG4_SCENARIOS.feed_page50.query, page50);
   if (ids(byOffset) === ids(byCursor)) {

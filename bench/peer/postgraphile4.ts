@@ -3,7 +3,7 @@
  * same database, roles and row-level security as our PostGraphile 5 API, with PG4's own field
  * names.
  *
- * - installPg4Peer applies bench/peer/pg4.sql (schema bench_pg4: home_feed(), which V5 has as a
+ * - installPg4Peer applies bench/peer/pg4.sql (schema bench_pg4: home_feed(n), which V5 has as a
  *   TypeScript plugin);
  * - startPostGraphile4 runs the CLI as a child process (Node 24: process.execPath), connected as
  *   the authenticator, in this folder so it reads postgraphile.tags.json5 (the smart tags that
@@ -240,13 +240,14 @@ const FEED_SELECTION = /* GraphQL */ `
  */
 export const PG4_SCENARIOS: Record<ScenarioName, Pg4Scenario> = {
   feed_page1: {
-    query: /* GraphQL */ `{ homeFeed(first: 20) { ${FEED_SELECTION} } }`,
+    // n: the rows PG4's page needs from bench_pg4.home_feed (offset + first + 1)
+    query: /* GraphQL */ `{ homeFeed(n: 21, first: 20) { ${FEED_SELECTION} } }`,
     variables: () => ({}),
   },
   feed_page50: {
     // Variables come from pg4FeedPage50Variables (a natural-order cursor: see there).
     query: /* GraphQL */ `query ($after: Cursor) {
-      homeFeed(first: 20, after: $after) { ${FEED_SELECTION} }
+      homeFeed(n: 1001, first: 20, after: $after) { ${FEED_SELECTION} }
     }`,
     variables: () => ({}),
   },
@@ -422,7 +423,7 @@ export async function pg4Request(
 
 const FEED_CURSOR_QUERY = /* GraphQL */ `
   query ($after: Cursor) {
-    homeFeed(first: 20, after: $after) {
+    homeFeed(n: 1001, first: 20, after: $after) {
       pageInfo {
         hasNextPage
         endCursor
