@@ -6,7 +6,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 
-import { executionMs } from "./harness/explain.ts";
+import { medianSqlMs, type ScenarioExplain } from "./harness/explain.ts";
 import type { BenchResult, CaseResult, Target } from "./run.ts";
 
 const START = "<!-- results:start -->";
@@ -129,16 +129,15 @@ export function markdown(r: BenchResult): string {
   }
   if (r.explain.length > 0) {
     lines.push(
-      "**SQL per request** (statements at the scenario's page sizes / at a quarter of them; execution time of the plans, one warm request each)",
+      `**SQL per request** (statements at the scenario's page sizes / at a quarter of them; execution time of the plans, ${(r.options.explainSamples ?? 1) > 1 ? `median of ${r.options.explainSamples} warm requests with different fixtures` : "one warm request each"})`,
     );
     lines.push("");
     lines.push("| scenario | statements | N+1? | GraphQL SQL ms | raw SQL ms |");
     lines.push("| --- | ---: | --- | ---: | ---: |");
     for (const e of r.explain) {
-      const gql = e.graphqlSql.map((s) => executionMs(s.plan) ?? 0).reduce((a, b) => a + b, 0);
-      const rawMs = e.rawPlans.map((p) => executionMs(p) ?? 0).reduce((a, b) => a + b, 0);
+      const { graphqlMs, rawMs } = medianSqlMs(e);
       lines.push(
-        `| ${e.scenario} | ${e.statements} / ${e.statementsSmallPages} | ${e.statements === e.statementsSmallPages ? "no" : "**yes**"} | ${Math.round(gql * 100) / 100} | ${Math.round(rawMs * 100) / 100} |`,
+        `| ${e.scenario} | ${e.statements} / ${e.statementsSmallPages} | ${e.statements === e.statementsSmallPages ? "no" : "**yes**"} | ${graphqlMs} | ${rawMs} |`,
       );
     }
     lines.push("");
@@ -162,20 +161,7 @@ export async function writeReport(
   const json = path.join(resultsDir, `${stamp}.json`);
   await writeFile(json, JSON.stringify(r, null, 2) + "\n");
   const plans = path.join(resultsDir, stamp);
-  await mkdir(plans, { recursive: true });
-  for (const e of r.explain) {
-    const text = [
-      `# ${e.scenario}: ${e.statements} SQL statement(s) (${e.statementsSmallPages} with a quarter of the page sizes)`,
-      ...e.graphqlSql.map(
-        (s, i) =>
-          `\n## GraphQL statement ${i + 1}\n\n${s.sql}\n\n### EXPLAIN (ANALYZE, BUFFERS)\n\n${s.plan}`,
-      ),
-      ...e.rawPlans.map(
-        (p, i) => `\n## raw SQL statement ${i + 1}: EXPLAIN (ANALYZE, BUFFERS)\n\n${p}`,
-      ),
-    ].join("\n");
-    await writeFile(path.join(plans, `${e.scenario}.md`), text + "\n");
-  }
+  await writePlans(r.explain, plans);
   const md = markdown(r);
   if (benchmarksMd) {
     const current = await readFile(benchmarksMd, "utf8").catch(() => "");
@@ -189,4 +175,22 @@ export async function writeReport(
     await writeFile(benchmarksMd, next);
   }
   return { json, plans, markdown: md };
+}
+
+/** One Markdown file per scenario in `dir`: its SQL statements and their plans. */
+export async function writePlans(explain: ScenarioExplain[], dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const e of explain) {
+    const text = [
+      `# ${e.scenario}: ${e.statements} SQL statement(s) (${e.statementsSmallPages} with a quarter of the page sizes)`,
+      ...e.graphqlSql.map(
+        (s, i) =>
+          `\n## GraphQL statement ${i + 1}\n\n${s.sql}\n\n### EXPLAIN (ANALYZE, BUFFERS)\n\n${s.plan}`,
+      ),
+      ...e.rawPlans.map(
+        (p, i) => `\n## raw SQL statement ${i + 1}: EXPLAIN (ANALYZE, BUFFERS)\n\n${p}`,
+      ),
+    ].join("\n");
+    await writeFile(path.join(dir, `${e.scenario}.md`), text + "\n");
+  }
 }

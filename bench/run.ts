@@ -15,7 +15,7 @@ import pg from "pg";
 
 import { loadConfig } from "../src/config.ts";
 import { tokenServiceFor } from "../src/server.ts";
-import { explainScenario, type ScenarioExplain } from "./harness/explain.ts";
+import { explainScenarioSamples, type ScenarioExplain } from "./harness/explain.ts";
 import { drawFixture, loadPools, type Draw, type Pools } from "./harness/fixtures.ts";
 import { runLoad, type HttpRequest, type LoadResult } from "./harness/load.ts";
 import {
@@ -74,6 +74,13 @@ export interface BenchOptions {
   /** Fixture pool sizes. */
   viewers: number;
   deepFeedUsers: number;
+  /**
+   * Only these cases (ids of CASES, e.g. search_posts_common); unset: every case, and the
+   * worker, realtime, session-check and metrics measurements too (skipped when set).
+   */
+  scenarios?: string[];
+  /** Fixtures whose SQL is explained per read case; the median one's plans are kept (default 1). */
+  explainSamples?: number;
   progress: (line: string) => void;
 }
 
@@ -289,7 +296,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     // PG4 pages its feed by row number: the cursor after item 980 is ["natural", 980] (checked
     // against paging 49 times for the first user)
     const pg4Page50 = new Map<string, Record<string, unknown>>();
-    if (pg4) {
+    if (pg4 && CASES.some((c) => c.draw === "deepFeed" && caseWanted(c, options.scenarios))) {
       const after = Buffer.from(JSON.stringify(["natural", 980])).toString("base64");
       const first = pools.deepFeed[0];
       if (first) {
@@ -441,9 +448,52 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       };
     };
 
+    const explainCases = async (list: Case[]): Promise<ScenarioExplain[]> => {
+      const explainApi = await startApi(service, {
+        ...ttl,
+        NODE_ENV: "development",
+        GRAPHQL_EXPLAIN: "true",
+        DEBUG: "@dataplan/pg:PgExecutor:explain",
+      }).catch((error: unknown) => {
+        throw new Error(`the explain API did not start: ${String(error)}`);
+      });
+      children.push(explainApi);
+      const explain: ScenarioExplain[] = [];
+      for (const c of list.filter((x) => x.scenario.kind === "read")) {
+        if (skipReason(pools, c.draw)) continue;
+        const fixtures = Array.from({ length: options.explainSamples ?? 1 }, () =>
+          drawFixture(pools, c.draw, sign),
+        );
+        explain.push({
+          ...(await explainScenarioSamples(explainApi.url, raw.url, c.scenario, fixtures)),
+          scenario: c.id,
+        });
+      }
+      return explain;
+    };
+
+    const only = options.scenarios;
     const cases: CaseResult[] = [];
-    for (const c of CASES.filter((x) => x.scenario.kind === "read")) {
+    for (const c of CASES.filter((x) => x.scenario.kind === "read" && caseWanted(x, only))) {
       cases.push(await measureCase(c));
+    }
+    if (only) {
+      for (const c of CASES.filter((x) => x.scenario.kind === "write" && caseWanted(x, only))) {
+        cases.push(await measureCase(c));
+      }
+      say("capturing SQL and plans");
+      return {
+        date: new Date().toISOString(),
+        machine: await machine(options.ownerUrl, pg4 !== null),
+        options: optionsOf(options),
+        rows: await tableRows(options.ownerUrl),
+        cases,
+        worker: null,
+        realtime: null,
+        sessionCheck: null,
+        metricsOverhead: null,
+        explain: await explainCases(CASES.filter((x) => caseWanted(x, only))),
+      };
     }
     say("mutations, with the worker running");
     const throughput = await measureThroughput(
@@ -501,39 +551,12 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     }
 
     say("capturing SQL and plans");
-    const explainApi = await startApi(service, {
-      ...ttl,
-      NODE_ENV: "development",
-      GRAPHQL_EXPLAIN: "true",
-      DEBUG: "@dataplan/pg:PgExecutor:explain",
-    }).catch((error: unknown) => {
-      throw new Error(`the explain API did not start: ${String(error)}`);
-    });
-    children.push(explainApi);
-    const explain: ScenarioExplain[] = [];
-    for (const c of CASES.filter((x) => x.scenario.kind === "read")) {
-      if (skipReason(pools, c.draw)) continue;
-      const f = drawFixture(pools, c.draw, sign);
-      explain.push({
-        ...(await explainScenario(explainApi.url, raw.url, c.scenario, f)),
-        scenario: c.id,
-      });
-    }
+    const explain = await explainCases(CASES);
 
     return {
       date: new Date().toISOString(),
       machine: await machine(options.ownerUrl, pg4 !== null),
-      options: {
-        scale: options.scale,
-        seconds: options.seconds,
-        runs: options.runs,
-        concurrency: options.concurrency,
-        peer: options.peer,
-        realtime: options.realtime,
-        likeSamples: options.likeSamples,
-        viewers: options.viewers,
-        deepFeedUsers: options.deepFeedUsers,
-      },
+      options: optionsOf(options),
       rows: await tableRows(options.ownerUrl),
       cases,
       worker: { throughput, likeToNotificationMs: { ...likeLatency } },
@@ -546,6 +569,27 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     await pg4?.close();
     await Promise.all(children.map((c) => c.stop()));
   }
+}
+
+function optionsOf(options: BenchOptions): BenchResult["options"] {
+  return {
+    scale: options.scale,
+    seconds: options.seconds,
+    runs: options.runs,
+    concurrency: options.concurrency,
+    peer: options.peer,
+    realtime: options.realtime,
+    likeSamples: options.likeSamples,
+    viewers: options.viewers,
+    deepFeedUsers: options.deepFeedUsers,
+    ...(options.scenarios ? { scenarios: options.scenarios } : {}),
+    ...(options.explainSamples ? { explainSamples: options.explainSamples } : {}),
+  };
+}
+
+/** Whether a case is among the ones asked for (all when none were). */
+function caseWanted(c: Case, only: string[] | undefined): boolean {
+  return !only || only.includes(c.id);
 }
 
 /** The read case whose graphql p50 is lowest at the lowest concurrency (null: none measured). */

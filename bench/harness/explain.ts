@@ -22,6 +22,17 @@ export interface ScenarioExplain {
   statementsSmallPages: number;
   graphqlSql: { sql: string; plan: string }[];
   rawPlans: string[];
+  /**
+   * When several fixtures were explained (explainScenarioSamples): each one's SQL time, in the
+   * order drawn; the plans above are those of the median GraphQL time.
+   */
+  samples?: SqlMs[];
+}
+
+/** The execution time of a request's plans, summed per side. */
+export interface SqlMs {
+  graphqlMs: number;
+  rawMs: number;
 }
 
 async function post(url: string, token: string, body: unknown): Promise<unknown> {
@@ -80,4 +91,50 @@ export async function explainScenario(
 export function executionMs(plan: string): number | null {
   const m = /Execution Time: ([\d.]+) ms/.exec(plan);
   return m ? Number(m[1]) : null;
+}
+
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+const ms2 = (n: number): number => Math.round(n * 100) / 100;
+
+/** What one explained request cost: the sum of its plans' execution times (ms, 2 decimals). */
+export function sqlMs(e: Pick<ScenarioExplain, "graphqlSql" | "rawPlans">): SqlMs {
+  return {
+    graphqlMs: ms2(sum(e.graphqlSql.map((s) => executionMs(s.plan) ?? 0))),
+    rawMs: ms2(sum(e.rawPlans.map((p) => executionMs(p) ?? 0))),
+  };
+}
+
+/**
+ * explainScenario for each fixture in turn (one fixture's cost can be far from typical: a
+ * celebrity's profile, a long conversation); keeps the plans of the sample with the median
+ * GraphQL SQL time and every sample's times.
+ */
+export async function explainScenarioSamples(
+  explainApiUrl: string,
+  rawUrl: string,
+  scenario: Scenario,
+  fixtures: Fixture[],
+): Promise<ScenarioExplain> {
+  if (fixtures.length === 0) throw new Error(`no fixture to explain ${scenario.name} with`);
+  const runs: ScenarioExplain[] = [];
+  for (const f of fixtures) runs.push(await explainScenario(explainApiUrl, rawUrl, scenario, f));
+  if (runs.length === 1) return runs[0]!;
+  const samples = runs.map(sqlMs);
+  const order = runs.map((_, i) => i).sort((a, b) => samples[a]!.graphqlMs - samples[b]!.graphqlMs);
+  const median = runs[order[Math.floor((order.length - 1) / 2)]!]!;
+  return { ...median, samples };
+}
+
+/** The median of the samples' SQL times (or the single request's), per side. */
+export function medianSqlMs(e: ScenarioExplain): SqlMs {
+  const samples = e.samples ?? [sqlMs(e)];
+  const mid = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    const m = Math.floor(s.length / 2);
+    return ms2(s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2);
+  };
+  return {
+    graphqlMs: mid(samples.map((s) => s.graphqlMs)),
+    rawMs: mid(samples.map((s) => s.rawMs)),
+  };
 }
