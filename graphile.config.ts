@@ -14,6 +14,9 @@ import { makeOidcPlugin } from "./plugins/oidc.ts";
 import { CommentsPlugin } from "./plugins/comments.ts";
 import { ErrorCodesPlugin } from "./plugins/errorCodes.ts";
 import { FeedPlugin } from "./plugins/feed.ts";
+import { makeCachePlugin, type CachedReads } from "./plugins/cache.ts";
+import { SearchPlugin } from "./plugins/search.ts";
+import { SearchUsersPlugin } from "./plugins/searchUsers.ts";
 import { InflectionPlugin } from "./plugins/inflection.ts";
 import { MessagingPlugin } from "./plugins/messaging.ts";
 import { NotificationsPlugin } from "./plugins/notifications.ts";
@@ -34,6 +37,7 @@ import { createMaskError } from "./src/errors.ts";
 import type { Logger } from "./src/log.ts";
 import { withMediaSettings } from "./src/media/settings.ts";
 import type { ApiMetrics } from "./src/metrics/api.ts";
+import type { ReadRouting } from "./src/db/replicaRouting.ts";
 
 export interface PresetOptions {
   config: Config;
@@ -57,6 +61,10 @@ export interface PresetOptions {
   observeRequests?: boolean;
   /** OpenID Connect providers (src/auth/oidc.ts), shared with the callback route; default: from config. */
   oidc?: OidcService;
+  /** Read replicas (src/db/replicaRouting.ts): queries read there; absent: all on authPool. */
+  readRouting?: ReadRouting | null;
+  /** Reads served from the read cache (src/cache/); absent: nothing cached. */
+  cachedReads?: CachedReads | null;
 }
 
 export function makePreset({
@@ -68,6 +76,8 @@ export function makePreset({
   presence = null,
   metrics = null,
   observeRequests = false,
+  readRouting = null,
+  cachedReads = null,
   oidc = new OidcService(
     config.oidc.providers,
     () => config.oidc.redirectBaseUrl ?? `http://${config.http.host}:${config.http.port}`,
@@ -136,6 +146,9 @@ export function makePreset({
         loginFailureWindowMinutes: auth.loginFailureWindowMinutes,
       }),
       FeedPlugin,
+      ...(cachedReads ? [makeCachePlugin(cachedReads)] : []),
+      SearchPlugin,
+      SearchUsersPlugin,
       CommentsPlugin,
       MessagingPlugin,
       NotificationsPlugin,
@@ -154,11 +167,14 @@ export function makePreset({
     ],
     grafast: {
       explain: http.explain && !isProduction,
-      context: (requestContext) =>
-        withMediaSettings(
+      context: (requestContext, args) => {
+        const context = withMediaSettings(
           requestContextFor(requestContext, tokens, { statementTimeoutMs: api.statementTimeoutMs }),
           config.media,
-        ),
+        );
+        // queries to a read replica, the rest to the primary (docs/SCALING.md "Read replicas")
+        return readRouting ? readRouting.route(context, requestContext, args) : context;
+      },
     },
     grafserv: {
       graphqlPath: "/graphql",

@@ -46,18 +46,39 @@ export interface Config {
     readonly authUrl: string | null;
     /** Superuser connection for development tooling (db:reset, db:watch, db:commit) only. */
     readonly rootUrl: string | null;
+    /**
+     * A transaction-mode pooler (PgBouncer) in front of the same database: the API's queries and
+     * the worker's jobs go through it; LISTEN, migrations and session work stay on the direct
+     * connection (src/db/pooler.ts). Its user and password are replaced by each role's own.
+     */
+    readonly poolerUrl: string | null;
     readonly ownerRole: string;
     readonly ownerPassword: string;
     readonly authenticatorRole: string;
     readonly authenticatorPassword: string;
     /** Apply migrations and policies when the process starts. */
     readonly migrateOnStart: boolean;
+    /** With DATABASE_URL: how long start-up waits for the server to accept connections. */
+    readonly waitSeconds: number;
+  };
+  /** Read replicas: queries go there, writes stay on the primary (src/db/replicaRouting.ts). */
+  readonly readReplicas: {
+    /** Hot standbys of the database (authenticator credentials filled in where left out). */
+    readonly urls: readonly string[];
+    /** A replica further behind the primary than this is out of rotation until it catches up. */
+    readonly maxLagMs: number;
+    /** How often each replica's replay position (and the primary's WAL position) is read. */
+    readonly pollIntervalMs: number;
+    /** After a session's mutation, how long its reads wait for a replica that has replayed it. */
+    readonly readYourWritesWindowMs: number;
   };
   readonly embeddedPostgres: {
     readonly port: number;
     readonly dataDir: string;
     readonly databaseName: string;
     readonly superuserPassword: string;
+    /** Continuous WAL archiving beside the cluster (point-in-time recovery); off for scratch clusters. */
+    readonly walArchive: boolean;
   };
   readonly worker: {
     readonly concurrency: number;
@@ -148,6 +169,16 @@ export interface Config {
     readonly presenceHeartbeatMs: number;
     /** An instance not heard from for this long is dropped: its users go offline. */
     readonly presenceTimeoutMs: number;
+  };
+  /** The read cache of viewer-independent reads (src/cache/, docs/SCALING.md "Cache"). */
+  readonly cache: {
+    readonly enabled: boolean;
+    /** In-process store: at most this many values (least recently read go first). */
+    readonly maxEntries: number;
+    /** A value is kept at most this long, even if no invalidation comes. */
+    readonly ttlSeconds: number;
+    /** redis:// URL: the store is Redis, shared by every API instance; null: in-process. */
+    readonly redisUrl: string | null;
   };
   readonly mail: {
     readonly from: string;
@@ -395,6 +426,17 @@ class Reader {
     return value;
   }
 
+  /** REDIS_URL: redis:// or rediss://host:port[/db]. */
+  redisUrl(name: string): string | null {
+    const value = this.raw(name);
+    if (value === undefined) return null;
+    if (!/^rediss?:\/\/[^/\s]+(\/\d+)?$/.test(value)) {
+      this.problems.push(`${name} must be a redis:// URL, e.g. redis://127.0.0.1:6379`);
+      return null;
+    }
+    return value;
+  }
+
   /** A PEM key; `\n` escapes are accepted so a key fits on one line of an env file. */
   pem(name: string): string | null {
     const value = this.raw(name);
@@ -428,6 +470,12 @@ class Reader {
   }
 }
 
+/** Whether two postgres:// URLs name the same host and port (5432 when left out). */
+function sameServer(a: string, b: string): boolean {
+  const [x, y] = [new URL(a), new URL(b)];
+  return x.hostname === y.hostname && (x.port || "5432") === (y.port || "5432");
+}
+
 /** Reads and validates the configuration. Pure: the same environment gives the same result. */
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
   const r = new Reader(env);
@@ -443,6 +491,29 @@ export function configVariableNames(): string[] {
   return [...r.names];
 }
 
+/** DATABASE_READ_URLS: postgres:// URLs separated by commas or spaces. */
+function postgresUrlList(r: Reader, name: string): readonly string[] {
+  const value = r.raw(name);
+  if (value === undefined) return [];
+  const urls: string[] = [];
+  for (const entry of value.split(/[\s,]+/).filter((e) => e !== "")) {
+    let url: URL | null = null;
+    try {
+      url = new URL(entry);
+    } catch {
+      // reported below
+    }
+    if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:")) {
+      r.problems.push(
+        `${name}: each entry must be a postgres:// URL (got "${entry.slice(0, 40)}")`,
+      );
+    } else if (url.hostname === "") {
+      r.problems.push(`${name}: each URL must name a host, e.g. postgres://replica1:5432/db`);
+    } else urls.push(entry);
+  }
+  return Object.freeze(urls);
+}
+
 function readConfig(r: Reader, cwd: string): Config {
   const nodeEnv = r.oneOf<NodeEnv>(
     "NODE_ENV",
@@ -455,6 +526,13 @@ function readConfig(r: Reader, cwd: string): Config {
   const databaseUrl = r.postgresUrl("DATABASE_URL");
   const authUrl = r.postgresUrl("AUTH_DATABASE_URL");
   const rootUrl = r.postgresUrl("ROOT_DATABASE_URL");
+  const poolerUrl = r.postgresUrl("DATABASE_POOLER_URL");
+  if (poolerUrl !== null && databaseUrl !== null && sameServer(poolerUrl, databaseUrl)) {
+    r.problems.push(
+      "DATABASE_POOLER_URL must point at the pooler (PgBouncer), not at DATABASE_URL's server: " +
+        "LISTEN and migrations keep the direct connection",
+    );
+  }
   if (isProduction && databaseUrl === null) {
     r.problems.push(
       "DATABASE_URL must be set when NODE_ENV=production (the embedded server is for development)",
@@ -479,6 +557,7 @@ function readConfig(r: Reader, cwd: string): Config {
       url: databaseUrl,
       authUrl,
       rootUrl,
+      poolerUrl,
       ownerRole: r.identifier("DATABASE_OWNER", "mking_owner"),
       ownerPassword: r.string("DATABASE_OWNER_PASSWORD", "mking_owner_dev"),
       authenticatorRole: r.identifier("DATABASE_AUTHENTICATOR", "mking_authenticator"),
@@ -488,12 +567,20 @@ function readConfig(r: Reader, cwd: string): Config {
         isProduction,
       ),
       migrateOnStart: r.boolean("MIGRATE_ON_START", true),
+      waitSeconds: r.integer("DATABASE_WAIT_SECONDS", 60, 0, 3600),
+    },
+    readReplicas: {
+      urls: postgresUrlList(r, "DATABASE_READ_URLS"),
+      maxLagMs: r.integer("DATABASE_READ_MAX_LAG_MS", 2000, 10, 3_600_000),
+      pollIntervalMs: r.integer("DATABASE_READ_POLL_MS", 250, 10, 60_000),
+      readYourWritesWindowMs: r.integer("READ_YOUR_WRITES_WINDOW_MS", 5000, 0, 3_600_000),
     },
     embeddedPostgres: {
       port: r.integer("EMBEDDED_PG_PORT", 54321, 1024, 65535),
       dataDir: path.resolve(dataDir, r.string("EMBEDDED_PG_DIR", "postgres")),
       databaseName: r.identifier("EMBEDDED_PG_DATABASE", "mking_friend"),
       superuserPassword: r.string("EMBEDDED_PG_SUPERUSER_PASSWORD", "postgres"),
+      walArchive: r.boolean("EMBEDDED_WAL_ARCHIVE", true),
     },
     worker: {
       concurrency: r.integer("WORKER_CONCURRENCY", 4, 1, 100),
@@ -558,6 +645,12 @@ function readConfig(r: Reader, cwd: string): Config {
       presenceHeartbeatMs: r.integer("PRESENCE_HEARTBEAT_MS", 10_000, 50, 600_000),
       presenceTimeoutMs: r.integer("PRESENCE_TIMEOUT_MS", 30_000, 100, 3_600_000),
     },
+    cache: {
+      enabled: r.boolean("CACHE_ENABLED", true),
+      maxEntries: r.integer("CACHE_MAX_ENTRIES", 10_000, 1, 10_000_000),
+      ttlSeconds: r.integer("CACHE_TTL_SECONDS", 300, 1, 86_400),
+      redisUrl: r.redisUrl("REDIS_URL"),
+    },
     mail: {
       from: r.string("MAIL_FROM", "MKing Friend <no-reply@mking-friend.local>"),
       appUrl: r.string("APP_URL", "http://localhost:3000").replace(/\/+$/, ""),
@@ -610,6 +703,27 @@ function readConfig(r: Reader, cwd: string): Config {
     r.problems.push(
       "JWT_PRIVATE_KEY and JWT_PUBLIC_KEY (PEM) must be set when JWT_ALGORITHM=RS256",
     );
+  }
+  const { readReplicas } = config;
+  if (readReplicas.urls.length > 0) {
+    if (readReplicas.pollIntervalMs >= readReplicas.maxLagMs) {
+      r.problems.push(
+        `DATABASE_READ_POLL_MS (${readReplicas.pollIntervalMs}) must be below ` +
+          `DATABASE_READ_MAX_LAG_MS (${readReplicas.maxLagMs}): lag is measured once per poll`,
+      );
+    }
+    const needed = readReplicas.maxLagMs + readReplicas.pollIntervalMs;
+    if (readReplicas.readYourWritesWindowMs < needed) {
+      r.problems.push(
+        `READ_YOUR_WRITES_WINDOW_MS (${readReplicas.readYourWritesWindowMs}) must be at least ` +
+          `DATABASE_READ_MAX_LAG_MS + DATABASE_READ_POLL_MS (${needed}): a session's write must ` +
+          `be remembered until every replica in rotation has replayed it`,
+      );
+    }
+    const primary = config.database.url;
+    if (primary !== null && readReplicas.urls.some((u) => sameServer(u, primary))) {
+      r.problems.push("DATABASE_READ_URLS must list replicas, not DATABASE_URL's own server");
+    }
   }
   const { pseudonymKey } = config.analytics;
   if (pseudonymKey !== null && Buffer.byteLength(pseudonymKey) < 32) {

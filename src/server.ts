@@ -16,6 +16,7 @@ import { resolveJwtKeys } from "./auth/keys.ts";
 import { archiveWarning } from "./backup/archiveHealth.ts";
 import { authenticateRequests } from "./auth/request.ts";
 import { startSessionFeed } from "./auth/sessionFeed.ts";
+import { startReadCache, type ReadCacheService } from "./cache/index.ts";
 import type { SessionRegistry } from "./auth/sessions.ts";
 import { corsMiddleware, MEDIA_CORS, originPolicy, upgradeOriginCheck } from "./http/cors.ts";
 import { exportDownloads } from "./http/exports.ts";
@@ -32,6 +33,8 @@ import { attachWebSockets } from "./realtime/sockets.ts";
 import { TokenService } from "./auth/tokens.ts";
 import type { Config } from "./config.ts";
 import { latestAppliedMigrationHash, latestCommittedMigrationHash } from "./db/migrate.ts";
+import { queryPool } from "./db/pooler.ts";
+import { startReadRouting, type ReadRouting } from "./db/replicaRouting.ts";
 import type { Logger } from "./log.ts";
 import { ApiMetrics } from "./metrics/api.ts";
 import type { ProcessMetrics } from "./metrics/registry.ts";
@@ -53,6 +56,10 @@ export interface ApiServer {
   readonly sessions: SessionRegistry;
   /** e.g. http://127.0.0.1:3000 */
   readonly url: string;
+  /** The read replicas and the routing to them; null without DATABASE_READ_URLS. */
+  readonly readRouting: ReadRouting | null;
+  /** The read cache (src/cache/); null with CACHE_ENABLED=false. */
+  readonly readCache: ReadCacheService | null;
   close(): Promise<void>;
 }
 
@@ -159,9 +166,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       );
   });
 
-  // PostGraphile's connections, as the authenticator; ended by close().
-  const authPool = new pg.Pool({
-    connectionString: options.authUrl,
+  // PostGraphile's connections, as the authenticator; ended by close(). Through the pooler
+  // (PgBouncer, transaction mode) when DATABASE_POOLER_URL is set: src/db/pooler.ts.
+  const poolerUrl = config.database.poolerUrl;
+  const authPool = queryPool(options.authUrl, poolerUrl, {
     max: 10,
     application_name: "mking-friend-api",
   });
@@ -230,8 +238,18 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     oidcCallbacks({ pool: authPool, oidc, codeTtlSeconds: OIDC_CODE_TTL_SECONDS, log }),
   );
 
-  // One LISTEN connection for every subscription of this instance (plugins/realtime.ts).
-  const pgSubscriber = new PgSubscriber(authPool);
+  // One LISTEN connection for every subscription of this instance (plugins/realtime.ts): a
+  // session, so never through the pooler.
+  const listenPool =
+    poolerUrl === null
+      ? authPool
+      : new pg.Pool({
+          connectionString: options.authUrl,
+          max: 1,
+          application_name: "mking-friend-realtime",
+        });
+  if (listenPool !== authPool) listenPool.on("error", () => undefined);
+  const pgSubscriber = new PgSubscriber(listenPool);
   // Who is online, told between instances by NOTIFY (src/realtime/presence.ts).
   const presence = await startPresence({
     authUrl: options.authUrl,
@@ -240,8 +258,26 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     log,
   });
   apiMetrics?.watchListenConnection(() => listenConnected(pgSubscriber));
+  // Queries to the read replicas when DATABASE_READ_URLS lists any (src/db/replicaRouting.ts).
+  const readRouting = await startReadRouting({
+    config,
+    authUrl: options.authUrl,
+    primaryPool: authPool,
+    // other instances' writes (read-your-writes across instances) on the session feed's LISTEN
+    feed: sessionFeed.writes,
+    log,
+    metrics: options.metrics,
+  });
+  // The read cache (src/cache/): its invalidation feed LISTENs, so on the direct URL.
+  const readCache = await startReadCache({
+    config,
+    authUrl: options.authUrl,
+    log,
+    metrics: options.metrics ?? null,
+  });
   const pgl = postgraphile(
     makePreset({
+      cachedReads: readCache?.reads ?? null,
       config,
       authPool,
       tokens,
@@ -251,6 +287,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       metrics: apiMetrics,
       observeRequests: observing,
       oidc,
+      readRouting,
     }),
   );
   const serv = pgl.createServ(grafserv);
@@ -295,6 +332,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     pgl,
     sessions,
     url,
+    readRouting,
+    readCache,
     close: () =>
       (closing ??= (async () => {
         const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
@@ -306,7 +345,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         httpServer.closeAllConnections();
         await closed;
         for (const unwatch of unwatchPools) unwatch();
+        await readRouting?.close();
+        await readCache?.close();
         await Promise.all([authPool.end(), healthPool.end(), sessionFeed.close()]);
+        if (listenPool !== authPool) await listenPool.end();
         log.info("api server stopped");
       })()),
   };

@@ -13,6 +13,7 @@ import type { Config } from "./config.ts";
 import { connectDatabase, type DatabaseConnections } from "./db/connection.ts";
 import { applyPseudonymKey } from "./analytics/pseudonymKey.ts";
 import { migrateDatabase } from "./db/migrate.ts";
+import { waitForDatabase } from "./db/waitForDatabase.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { mediaTaskSettings } from "./media/process/settings.ts";
 import { latestBaseBackup } from "./backup/catalog.ts";
@@ -42,6 +43,10 @@ interface Running {
 async function start(mode: Mode, config: Config, log: Logger): Promise<Running> {
   const started = Date.now();
   const db = await connectDatabase(config, log);
+  // DATABASE_URL: the server may be starting or restarting; wait for it (src/db/waitForDatabase.ts)
+  if (!db.embedded) {
+    await waitForDatabase({ url: db.ownerUrl, waitSeconds: config.database.waitSeconds, log });
+  }
   const running: Running = { db, server: null, worker: null, metrics: null };
   // one registry for everything this process runs, served on METRICS_PORT (null: no metrics)
   const metrics = config.metrics.port !== null ? new ProcessMetrics() : null;
@@ -63,6 +68,7 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
     if (mode !== "server") {
       running.worker = await startWorker({
         ownerUrl: db.ownerUrl,
+        poolerUrl: config.database.poolerUrl,
         concurrency: config.worker.concurrency,
         pollIntervalMs: config.worker.pollIntervalMs,
         heartbeatMs: config.worker.heartbeatMs,
@@ -74,7 +80,7 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
         dataExport: { dataDir: config.dataDir, ttlHours: config.dataExport.ttlHours },
         media: mediaTaskSettings(config),
         backups:
-          db.embedded && db.rootUrl
+          db.embedded && db.rootUrl && config.embeddedPostgres.walArchive
             ? {
                 clusterDir: db.embedded.dataDir,
                 superuserUrl: db.rootUrl,

@@ -23,6 +23,12 @@ import {
 import pg from "pg";
 
 import type { Config } from "./config.ts";
+import {
+  ListenDirectPool,
+  throughPooler,
+  UnnamedStatementsClient,
+  withSessionTasksOn,
+} from "./db/pooler.ts";
 import type { Logger } from "./log.ts";
 import { outboxTransport, smtpTransport } from "./mail/transport.ts";
 import { JobCounters, MISSED_BEATS } from "./metrics.ts";
@@ -80,6 +86,8 @@ export interface WorkerOptions {
   media?: TaskDependencies["media"];
   /** Tasks in addition to src/tasks (same identifier: replaces it). */
   extraTasks?: TaskList;
+  /** DATABASE_POOLER_URL: the jobs' queries go through this pooler (src/db/pooler.ts). */
+  poolerUrl?: string | null;
 }
 
 export interface Worker {
@@ -96,11 +104,30 @@ export interface Worker {
 
 export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const log = options.log.child({ component: "worker" });
-  const pgPool = new pg.Pool({
-    connectionString: options.ownerUrl,
-    max: options.concurrency + 2,
-    application_name: "mking-friend-worker",
-  });
+  // Through the pooler (DATABASE_POOLER_URL) the jobs' queries go to PgBouncer, and what needs
+  // a session (graphile-worker's LISTEN, SESSION_TASKS) to a small direct pool: src/db/pooler.ts.
+  const poolerUrl = options.poolerUrl ?? null;
+  const sessionPool =
+    poolerUrl === null
+      ? null
+      : new pg.Pool({
+          connectionString: options.ownerUrl,
+          max: 2,
+          application_name: "mking-friend-worker-session",
+        });
+  sessionPool?.on("error", (error) => log.warn("idle worker session connection failed", { error }));
+  const poolConfig = { max: options.concurrency + 2, application_name: "mking-friend-worker" };
+  const pgPool =
+    poolerUrl === null || sessionPool === null
+      ? new pg.Pool({ connectionString: options.ownerUrl, ...poolConfig })
+      : new ListenDirectPool(
+          {
+            connectionString: throughPooler(poolerUrl, options.ownerUrl),
+            Client: UnnamedStatementsClient,
+            ...poolConfig,
+          },
+          sessionPool,
+        );
   pgPool.on("error", (error) => log.warn("idle worker connection failed", { error }));
   pgPool.on("connect", (client) => {
     client.on("error", (error) => log.warn("worker connection failed", { error }));
@@ -125,8 +152,15 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       noHandleSignals: true,
       // Batched (delay 0) completion and failure writes are flushed by stop(); unbatched ones
       // are fire-and-forget and could be lost when the pool closes right after a job finishes.
-      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
-      taskList: {
+      preset: {
+        worker: {
+          completeJobBatchDelay: 0,
+          failJobBatchDelay: 0,
+          // named statements do not survive transaction pooling (src/db/pooler.ts)
+          preparedStatements: poolerUrl === null,
+        },
+      },
+      taskList: onSessionPool({
         ...makeTaskList({
           workerUtils,
           log,
@@ -139,9 +173,11 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
           batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
         }),
         ...options.extraTasks,
-      },
+      }),
       crontab,
     });
+  const onSessionPool = (tasks: TaskList): TaskList =>
+    sessionPool === null ? tasks : withSessionTasksOn(tasks, sessionPool);
   const crontab = await readFile(CRONTAB_PATH, "utf8");
   let runner: Runner;
   try {

@@ -76,6 +76,96 @@ describe("loadConfig", () => {
     expect(problemsOf(env)).toEqual([line]);
   });
 
+  describe("PgBouncer and read replicas (docs/SCALING.md)", () => {
+    const replica = { DATABASE_READ_URLS: "postgres://replica1:5432/app" };
+    it.each([
+      [
+        { DATABASE_POOLER_URL: "http://pgbouncer:6432/app" },
+        'DATABASE_POOLER_URL must be a postgres:// URL (got protocol "http:")',
+      ],
+      [
+        { DATABASE_POOLER_URL: "not a url" },
+        "DATABASE_POOLER_URL must be a postgres:// URL (got something that is not a URL)",
+      ],
+      [
+        { DATABASE_POOLER_URL: "postgres://pgbouncer:6432" },
+        "DATABASE_POOLER_URL must name a database, e.g. postgres://user:pass@host:5432/db",
+      ],
+      [
+        // the same host and (default) port as DATABASE_URL: that is the database, not a pooler
+        {
+          DATABASE_URL: "postgres://owner:pw@db/app",
+          DATABASE_POOLER_URL: "postgres://db:5432/app",
+        },
+        "DATABASE_POOLER_URL must point at the pooler (PgBouncer), not at DATABASE_URL's server: " +
+          "LISTEN and migrations keep the direct connection",
+      ],
+      [
+        { DATABASE_READ_URLS: "postgres://replica1/app, mysql://replica2/app" },
+        'DATABASE_READ_URLS: each entry must be a postgres:// URL (got "mysql://replica2/app")',
+      ],
+      [
+        { DATABASE_READ_URLS: "postgres:///app" },
+        "DATABASE_READ_URLS: each URL must name a host, e.g. postgres://replica1:5432/db",
+      ],
+      [
+        {
+          DATABASE_URL: "postgres://owner:pw@db:5432/app",
+          DATABASE_READ_URLS: "postgres://db/app",
+        },
+        "DATABASE_READ_URLS must list replicas, not DATABASE_URL's own server",
+      ],
+      [
+        { ...replica, READ_YOUR_WRITES_WINDOW_MS: "soon" },
+        'READ_YOUR_WRITES_WINDOW_MS must be an integer from 0 to 3600000 (got "soon")',
+      ],
+      [
+        { ...replica, READ_YOUR_WRITES_WINDOW_MS: "2000" },
+        "READ_YOUR_WRITES_WINDOW_MS (2000) must be at least DATABASE_READ_MAX_LAG_MS + " +
+          "DATABASE_READ_POLL_MS (2250): a session's write must be remembered until every " +
+          "replica in rotation has replayed it",
+      ],
+      [
+        { ...replica, DATABASE_READ_MAX_LAG_MS: "5" },
+        'DATABASE_READ_MAX_LAG_MS must be an integer from 10 to 3600000 (got "5")',
+      ],
+      [
+        { ...replica, DATABASE_READ_MAX_LAG_MS: "200" },
+        "DATABASE_READ_POLL_MS (250) must be below DATABASE_READ_MAX_LAG_MS (200): lag is " +
+          "measured once per poll",
+      ],
+      [
+        // a longer lag limit needs a longer window too
+        { ...replica, DATABASE_READ_MAX_LAG_MS: "10000" },
+        "READ_YOUR_WRITES_WINDOW_MS (5000) must be at least DATABASE_READ_MAX_LAG_MS + " +
+          "DATABASE_READ_POLL_MS (10250): a session's write must be remembered until every " +
+          "replica in rotation has replayed it",
+      ],
+    ])("refuses %j", (env, line) => {
+      expect(problemsOf(env)).toEqual([line]);
+    });
+
+    it("accepts a pooler on another server and replicas with a long enough window", () => {
+      const config = loadConfig(
+        {
+          DATABASE_URL: "postgres://owner:pw@db:5432/app",
+          DATABASE_POOLER_URL: "postgres://pgbouncer:6432/app",
+          DATABASE_READ_URLS: "postgres://replica1/app postgres://replica2:5433/app",
+          DATABASE_READ_MAX_LAG_MS: "10000",
+          READ_YOUR_WRITES_WINDOW_MS: "10250",
+        },
+        "/srv/app",
+      );
+      expect(config.database.poolerUrl).toBe("postgres://pgbouncer:6432/app");
+      expect(config.readReplicas).toEqual({
+        urls: ["postgres://replica1/app", "postgres://replica2:5433/app"],
+        maxLagMs: 10000,
+        pollIntervalMs: 250,
+        readYourWritesWindowMs: 10250,
+      });
+    });
+  });
+
   it("reports every bad variable at once, one line each", () => {
     expect(problemsOf({ PORT: "x", WORKER_CONCURRENCY: "0" })).toEqual([
       'PORT must be an integer from 0 to 65535 (got "x")',

@@ -127,19 +127,21 @@ function configOf(env: Record<string, string>): Config {
 }
 
 describe("docker-compose.yml", () => {
-  it("has postgres, its backups, api and worker, each with a healthcheck", () => {
+  it("has postgres, its backups, pgbouncer, api, its load balancer and worker, each with a healthcheck", () => {
     // services of an optional profile (`--profile monitoring`) are checked further down
     const always = Object.keys(compose.services).filter((s) => !compose.services[s]!.profiles);
     expect(always.sort()).toEqual([
       "api",
       "backup",
+      "lb",
       "minio",
       "minio-buckets",
+      "pgbouncer",
       "postgres",
       "worker",
     ]);
-    for (const service of [postgres, compose.services.backup, api, worker])
-      expect(service?.healthcheck?.test.length).toBeGreaterThan(0);
+    for (const name of ["postgres", "backup", "pgbouncer", "api", "lb", "worker"])
+      expect(compose.services[name]?.healthcheck?.test.length).toBeGreaterThan(0);
   });
 
   it("runs a current PostgreSQL (the official image, with pgBackRest added)", () => {
@@ -232,12 +234,102 @@ describe("docker-compose.yml", () => {
   it("starts the API once the database is healthy, and the worker once the API (and so the migrations) is", () => {
     expect(api!.depends_on).toEqual({
       postgres: { condition: "service_healthy" },
+      // the query pool goes through it (DATABASE_POOLER_URL)
+      pgbouncer: { condition: "service_healthy" },
       // media storage (STORAGE_URL): the bucket exists before the API starts
       "minio-buckets": { condition: "service_completed_successfully" },
     });
     expect(worker!.depends_on).toEqual({ api: { condition: "service_healthy" } });
     expect(api!.environment!.MIGRATE_ON_START).toBe("true");
     expect(worker!.environment!.MIGRATE_ON_START).toBe("false");
+  });
+});
+
+describe("docker-compose.yml, PgBouncer and many instances (docs/SCALING.md)", () => {
+  const { pgbouncer, lb } = compose.services;
+  /** docker/pgbouncer/pgbouncer.ini: section → option → value. */
+  const ini: Record<string, Record<string, string>> = {};
+  let section = "";
+  for (const line of read("docker/pgbouncer/pgbouncer.ini").split("\n")) {
+    const header = /^\[(.+)\]$/.exec(line.trim());
+    const option = /^([a-z_]+)\s*=\s*(.*)$/.exec(line.trim());
+    if (header) ini[(section = header[1]!)] = {};
+    else if (option) ini[section]![option[1]!] = option[2]!;
+  }
+  const haproxy = read("docker/haproxy/haproxy.cfg");
+  const replicas = (service: Service, dotenv: Record<string, string> = {}): number =>
+    Number(
+      interpolate(
+        String((service as Service & { deploy?: { replicas?: unknown } }).deploy?.replicas ?? 1),
+        dotenv,
+      ),
+    );
+
+  it("sends the API's and the worker's queries through PgBouncer in transaction mode, to postgres", () => {
+    for (const service of [api!, worker!]) {
+      const config = configOf(containerEnv(service));
+      const pooler = new URL(config.database.poolerUrl!);
+      expect(pooler.hostname).toBe("pgbouncer");
+      expect(pooler.port).toBe(ini.pgbouncer!.listen_port);
+      // the database PgBouncer serves under that name is postgres's own
+      const database = pooler.pathname.slice(1);
+      expect(ini.databases![database]).toBe(
+        `host=postgres port=5432 dbname=${postgres!.environment!.POSTGRES_DB}`,
+      );
+      expect(new URL(config.database.url!).hostname).toBe("postgres");
+    }
+    expect(ini.pgbouncer!.pool_mode).toBe("transaction");
+    expect(ini.pgbouncer!.auth_type).toBe("scram-sha-256");
+    // PgBouncer knows both roles, with the passwords the services use
+    const dotenv = { POSTGRES_PASSWORD: "pg-pass", DATABASE_AUTHENTICATOR_PASSWORD: "auth-pass" };
+    const env = containerEnv(pgbouncer!, dotenv);
+    const apiConfig = configOf(containerEnv(api!, dotenv));
+    expect(env.DATABASE_OWNER).toBe(new URL(apiConfig.database.url!).username);
+    expect(env.DATABASE_OWNER_PASSWORD).toBe("pg-pass");
+    expect(env.DATABASE_AUTHENTICATOR).toBe(apiConfig.database.authenticatorRole);
+    expect(env.DATABASE_AUTHENTICATOR_PASSWORD).toBe("auth-pass");
+    expect(read("docker/pgbouncer/entrypoint.sh")).toContain(ini.pgbouncer!.auth_file!);
+    expect(pgbouncer!.depends_on).toEqual({ postgres: { condition: "service_healthy" } });
+    // Debian 12's PgBouncer, the one test/ops/pgbouncer.test.ts runs
+    expect(read("docker/pgbouncer/Dockerfile")).toMatch(/^FROM debian:bookworm-slim$/m);
+    expect(read("test/ops/packages.txt")).toMatch(/^pgbouncer\s/m);
+  });
+
+  it("runs several API and worker instances, the APIs behind lb only", () => {
+    expect(replicas(api!)).toBeGreaterThanOrEqual(2);
+    expect(replicas(worker!)).toBeGreaterThanOrEqual(2);
+    expect(replicas(api!, { API_REPLICAS: "5" })).toBe(5);
+    expect(replicas(worker!, { WORKER_REPLICAS: "3" })).toBe(3);
+    // replicas cannot share a host port: lb publishes it, on this machine's loopback
+    expect(api!.ports ?? []).toEqual([]);
+    expect(lb!.ports).toEqual([`127.0.0.1:3000:${api!.environment!.PORT}`]);
+    expect(lb!.depends_on).toEqual({ api: { condition: "service_healthy" } });
+    // the instances trust lb's X-Forwarded-For for the client's address
+    expect(configOf(containerEnv(api!)).auth.trustProxy).toBe(true);
+    expect(haproxy).toMatch(/^\s*option forwardfor$/m);
+  });
+
+  it("balances every api replica, ready ones only, websockets included", () => {
+    const mounted = lb!.volumes!.find((v) => v.endsWith(":/usr/local/etc/haproxy/haproxy.cfg:ro"));
+    expect(mounted?.split(":")[0]).toBe("./docker/haproxy/haproxy.cfg");
+    expect(haproxy).toMatch(/^frontend \w+\n\s+bind :3000$/m);
+    // every address Docker's DNS gives for the service name, on the API's port
+    expect(haproxy).toMatch(
+      new RegExp(`server-template api \\d+ api:${api!.environment!.PORT} check resolvers docker`),
+    );
+    expect(haproxy).toMatch(/nameserver dns 127\.0\.0\.11:53/);
+    expect(haproxy).toMatch(/option httpchk GET \/readyz/);
+    // an upgraded websocket is a tunnel: its idle timeout is far beyond the API's 12-s pings
+    const tunnel = /^\s*timeout tunnel (\d+)([smh])$/m.exec(haproxy);
+    const seconds = Number(tunnel?.[1]) * ({ s: 1, m: 60, h: 3600 }[tunnel?.[2] as "s"] ?? 0);
+    expect(seconds).toBeGreaterThanOrEqual(60);
+    expect(haproxy).toMatch(/^\s*mode http$/m);
+  });
+
+  it("gives the api and worker instances one DATA_DIR volume (export archives, outbox)", () => {
+    for (const service of [api!, worker!]) {
+      expect(service.volumes).toContain(`app-data:${configOf(containerEnv(service)).dataDir}`);
+    }
   });
 });
 
@@ -280,11 +372,18 @@ describe("docker-compose.yml, monitoring profile", () => {
 
   it("scrapes METRICS_PORT of the api and the worker, which serve it", () => {
     const config = parse(read("monitoring/prometheus/prometheus.yml")) as {
-      scrape_configs: { static_configs: { targets: string[] }[] }[];
+      scrape_configs: {
+        static_configs?: { targets: string[] }[];
+        // every replica of a service: Docker's DNS gives one A record per container
+        dns_sd_configs?: { names: string[]; type: string; port: number }[];
+      }[];
     };
-    const targets = config.scrape_configs.flatMap((c) =>
-      c.static_configs.flatMap((s) => s.targets),
-    );
+    const targets = config.scrape_configs.flatMap((c) => [
+      ...(c.static_configs ?? []).flatMap((s) => s.targets),
+      ...(c.dns_sd_configs ?? [])
+        .filter((d) => d.type === "A")
+        .flatMap((d) => d.names.map((name) => `${name}:${d.port}`)),
+    ]);
     for (const name of ["api", "worker"]) {
       const env = containerEnv(compose.services[name]!);
       expect(env.METRICS_PORT).toMatch(/^\d+$/);

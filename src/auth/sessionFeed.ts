@@ -8,13 +8,20 @@
  *   (migrations). If that connection is lost, the registry stops trusting its cache until the
  *   feed is back and it has re-checked what it believed (ends may have been missed meanwhile);
  *   reconnects back off from 100 ms to 5 s.
+ * - the same connection LISTENs on `mking_session_write` for the read replicas' read-your-writes
+ *   across instances (src/db/replicaRouting.ts): `writes` passes those notifications on and runs
+ *   its barrier statement on this connection.
  */
+import { EventEmitter } from "node:events";
+
 import pg from "pg";
 
 import type { Logger } from "../log.ts";
 import { SessionRegistry, type SessionSource } from "./sessions.ts";
 
 export const SESSION_ENDED_CHANNEL = "mking_session_ended";
+/** A session's write, published by the API instance that ran it (src/db/replicaRouting.ts). */
+export const SESSION_WRITE_CHANNEL = "mking_session_write";
 const APPLICATION_NAME = "mking-friend-sessions";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -28,8 +35,26 @@ export interface SessionFeedOptions {
   sweepMs?: number;
 }
 
+/** The feed's LISTEN connection as src/db/replicaRouting.ts uses it. */
+export interface SessionWriteFeed {
+  /**
+   * "write" (the payload of a `mking_session_write` notification), "lost" (the connection is
+   * gone: notifications may be missed until "listening"), "listening" (listening again).
+   */
+  readonly events: EventEmitter;
+  /** Whether the connection listens now. */
+  readonly listening: boolean;
+  /**
+   * Runs one statement on the LISTEN connection (rejects while there is none). When it resolves,
+   * every notification committed before it was sent has been handled: the server delivers
+   * pending notifications before the statement's ReadyForQuery, and pg emits them in order.
+   */
+  query<R extends pg.QueryResultRow>(text: string): Promise<R[]>;
+}
+
 export interface SessionFeed {
   readonly registry: SessionRegistry;
+  readonly writes: SessionWriteFeed;
   close(): Promise<void>;
 }
 
@@ -67,6 +92,7 @@ export async function startSessionFeed(options: SessionFeedOptions): Promise<Ses
   let client: pg.Client | null = null;
   let retry: NodeJS.Timeout | null = null;
   let backoffMs = 100;
+  const writeEvents = new EventEmitter();
 
   const listen = async (): Promise<void> => {
     const c = new pg.Client({
@@ -81,6 +107,7 @@ export async function startSessionFeed(options: SessionFeedOptions): Promise<Ses
       c.end().catch(() => undefined);
       if (closed) return;
       registry.disconnected();
+      writeEvents.emit("lost");
       log.warn("session feed lost; reconnecting", error ? { error } : {});
       schedule();
     };
@@ -93,10 +120,13 @@ export async function startSessionFeed(options: SessionFeedOptions): Promise<Ses
         UUID.test(message.payload)
       )
         registry.ended(message.payload.toLowerCase());
+      else if (message.channel === SESSION_WRITE_CHANNEL && message.payload)
+        writeEvents.emit("write", message.payload);
     });
     try {
       await c.connect();
       await c.query(`listen ${SESSION_ENDED_CHANNEL}`);
+      await c.query(`listen ${SESSION_WRITE_CHANNEL}`);
       await registry.resynchronise();
     } catch (error) {
       onLost(error);
@@ -109,6 +139,7 @@ export async function startSessionFeed(options: SessionFeedOptions): Promise<Ses
     }
     client = c;
     backoffMs = 100;
+    writeEvents.emit("listening");
   };
 
   const schedule = (): void => {
@@ -136,8 +167,20 @@ export async function startSessionFeed(options: SessionFeedOptions): Promise<Ses
     throw error;
   }
 
+  const writes: SessionWriteFeed = {
+    events: writeEvents,
+    get listening() {
+      return client !== null;
+    },
+    async query<R extends pg.QueryResultRow>(text: string) {
+      if (client === null) throw new Error("the session feed is not listening");
+      return (await client.query<R>(text)).rows;
+    },
+  };
+
   return {
     registry,
+    writes,
     async close() {
       closed = true;
       clearInterval(sweeper);

@@ -103,7 +103,7 @@ export async function connectDatabase(config: Config, log: Logger): Promise<Data
     superuserPassword: e.superuserPassword,
     log,
     // continuous WAL archiving beside the cluster (src/backup/archive.ts; not on Windows: sh)
-    prepare: process.platform === "win32" ? undefined : prepareArchiving,
+    prepare: process.platform === "win32" || !e.walArchive ? undefined : prepareArchiving,
     // slow-query statistics for `npm run db:top` and /debug/statements (src/db/statements.ts)
     settings: { shared_preload_libraries: "pg_stat_statements" },
   });
