@@ -8,7 +8,8 @@
  *
  * - rt_1k: 1,000 subscribers, 100 conversations × 10 (the figure of the main benchmark);
  * - rt_10k: 10,000 subscribers, 1,000 conversations × 10;
- * - rt_group_1k: one group conversation of 1,000, a message every 100 ms;
+ * - rt_group_1k: one group conversation of 256 (the most a group may hold; the issue asked for
+ *   1,000), a message every 100 ms;
  * - rt_10k_2api, rt_group_1k_2api: the same, subscribers split over two instances.
  *
  * Each reports send → receive p50/p95/p99, what was missed or failed, statements per message
@@ -57,6 +58,9 @@ const scale = Number(values.scale);
 if (!Number.isFinite(scale) || scale <= 0) fail(`--scale must be a positive number`);
 const quick = values.quick;
 
+/** The most participants a group conversation may have (app_public.create_conversation). */
+const GROUP_MAX = 256;
+
 const SCENARIOS: ScaleScenario[] = [
   {
     id: "rt_1k",
@@ -78,9 +82,10 @@ const SCENARIOS: ScaleScenario[] = [
   },
   {
     id: "rt_group_1k",
-    label: "one group of 1,000, a message every 100 ms",
+    // the issue asks for 1,000; a group conversation holds at most 256 (migration 0003's rule)
+    label: "one group of 256 (the most a group holds), a message every 100 ms",
     conversations: 1,
-    membersPerChat: 1000,
+    membersPerChat: GROUP_MAX,
     messages: quick ? 30 : 100,
     concurrency: 1,
     intervalMs: 100,
@@ -97,9 +102,9 @@ const SCENARIOS: ScaleScenario[] = [
   },
   {
     id: "rt_group_1k_2api",
-    label: "one group of 1,000 over two API instances, every 100 ms",
+    label: "one group of 256 over two API instances, every 100 ms",
     conversations: 1,
-    membersPerChat: 1000,
+    membersPerChat: GROUP_MAX,
     messages: quick ? 30 : 100,
     concurrency: 1,
     intervalMs: 100,
