@@ -39,10 +39,13 @@ export function isNotReady(error: unknown): boolean {
     return true;
   }
   // pg: "Connection terminated unexpectedly" while the server shuts down (no code)
-  // pg-pool: no connection within connectionTimeoutMillis (the server slow to accept, or gone)
+  // pg-pool: no connection within connectionTimeoutMillis (the server slow to accept, or gone);
+  // pg: a client whose connection broke earlier ("… and is not queryable")
   return (
     error instanceof Error &&
-    /Connection terminated|timeout exceeded when trying to connect/i.test(error.message)
+    /Connection terminated|timeout exceeded when trying to connect|is not queryable/i.test(
+      error.message,
+    )
   );
 }
 

@@ -11,6 +11,7 @@ import type pg from "pg";
 import type { TestAccount } from "../helpers/accounts.ts";
 import { ok, startApi, type Api } from "../helpers/api.ts";
 import { connect, type LiveSocket, type LiveSubscription } from "../helpers/realtime.ts";
+import { startTestServer } from "../helpers/server.ts";
 
 let api: Api;
 const sockets: LiveSocket[] = [];
@@ -119,5 +120,66 @@ describe("a message to a conversation with several subscribers on one instance",
     expect(queries[0]).toMatch(/message_audience/);
     expect(queries[1]).toMatch(/read_as_each/);
     expect(seen.checkouts).toBe(2);
+  });
+});
+
+describe("a group conversation whose subscribers are split over two instances", () => {
+  it("costs each instance two statements per message, sent every 100 ms", async () => {
+    const second = await startTestServer(api.db);
+    try {
+      const members = await Promise.all(Array.from({ length: 20 }, () => api.register()));
+      const [owner, ...others] = members as [TestAccount, ...TestAccount[]];
+      const chat = ok<{ createGroupConversation: { conversation: { id: string } } }>(
+        await api.as(owner)(
+          `mutation ($t: String!, $p: [UUID]!) { createGroupConversation(input: { title: $t, participantIds: $p }) { conversation { id } } }`,
+          { t: `split ${randomUUID().slice(0, 6)}`, p: others.map((o) => o.id) },
+        ),
+      ).createGroupConversation.conversation.id;
+      const servers = [api.server, second];
+      const subscriptions: LiveSubscription<Added>[] = [];
+      for (const [i, account] of members.entries()) {
+        const server = servers[i % 2]!;
+        const socket = connect(server, { authorization: `Bearer ${account.accessToken}` });
+        sockets.push(socket);
+        const listening = server.log.next(/realtime: subscription live/);
+        subscriptions.push(socket.subscribe<Added>(MESSAGE_ADDED, { c: chat }));
+        await listening;
+      }
+      const send = async (n: number, content: string) =>
+        ok(
+          await (
+            await servers[n % 2]!.graphql(
+              `mutation ($c: UUID!, $t: String!) { sendMessage(input: { conversationId: $c, content: $t }) { message { id } } }`,
+              { c: chat, t: content },
+              { token: members[n]!.accessToken },
+            )
+          ).body,
+        );
+      await send(0, "warm-up");
+      await Promise.all(subscriptions.map((s) => s.event(0)));
+
+      const seen = servers.map((s) =>
+        countPool(s.pgl.getResolvedPreset().pgServices![0]!.adaptorSettings!.pool as pg.Pool),
+      );
+      for (const s of seen) s.on = true;
+      const messages = ["one", "two", "three", "four", "five", "six"];
+      for (const [m, message] of messages.entries()) {
+        await send(m + 1, message);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await Promise.all(subscriptions.map((s) => s.event(messages.length)));
+      for (const s of seen) s.on = false;
+      // per message and instance: one audience statement and one shared read, nothing alone
+      for (const s of seen) {
+        const reads = s.statements.filter(
+          (q) => !CONTROL.test(q) && !/send_message|^\s*set /.test(q),
+        );
+        expect(reads.filter((q) => /message_audience/.test(q))).toHaveLength(messages.length);
+        expect(reads.filter((q) => /read_as_each/.test(q))).toHaveLength(messages.length);
+        expect(reads).toHaveLength(2 * messages.length);
+      }
+    } finally {
+      await second.close();
+    }
   });
 });

@@ -222,8 +222,15 @@ describe("a database that is restarting or out of reach", () => {
       c.query("select pg_terminate_backend($1)", [rows[0]!.pid]),
     );
     const error = await running;
-    await victim.end().catch(() => undefined);
     expect((error as { code?: string }).code).toBe("57P01");
     expect(masked(error)).toEqual(unavailable);
+    // the same client afterwards: "Client has encountered a connection error and is not queryable"
+    const after = await victim.query("select 1").then(
+      () => null,
+      (e: unknown) => e,
+    );
+    await victim.end().catch(() => undefined);
+    expect((after as Error).message).toMatch(/not queryable/);
+    expect(masked(after)).toEqual(unavailable);
   });
 });
