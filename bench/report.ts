@@ -118,6 +118,27 @@ export function markdown(r: BenchResult): string {
     );
     lines.push("");
   }
+  if (r.observerCost) {
+    const o = r.observerCost;
+    const cpu =
+      o.apiCpuUsPerRequest !== null
+        ? ` and ${o.percentOfApiCpu} % of the API's CPU time per request (${o.apiCpuUsPerRequest} µs, c=1)`
+        : "";
+    lines.push(
+      `**Metrics and access log per request** (request observer and GraphQL metrics hooks, in process, median of ${o.iterations} requests, the access log line built and discarded): ` +
+        `${o.offUs} µs with both off, ${o.onUs} µs with both on: +${o.addedUs} µs, ` +
+        `${o.percentOfP50} % of the p50 of the cheapest scenario (${o.cheapestCase}, ${o.cheapestP50Ms} ms)${cpu}; ` +
+        `writing the line: ${o.lineWriteUs} µs per write(2) (one per request at c=1, gathered per event-loop turn above; budget ${o.budgetPercent} %)`,
+    );
+    if (o.database) {
+      const d = o.database;
+      lines.push(
+        `- database metrics: one collection ${d.wallMs} ms (median of ${d.samples}; the collecting process's CPU ${d.processCpuMs} ms) every ${d.intervalSeconds} s: ` +
+          `${d.percentOfCore} % of one core at most`,
+      );
+    }
+    lines.push("");
+  }
   if (r.metricsOverhead) {
     const m = r.metricsOverhead;
     lines.push(

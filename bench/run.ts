@@ -27,6 +27,13 @@ import {
   type Child,
 } from "./harness/processes.ts";
 import { measureMetricsOverhead, type MetricsOverhead } from "./harness/metricsOverhead.ts";
+import {
+  cpuPerRequestUs,
+  measureDatabaseCollection,
+  measureRequestObservation,
+  observerCost,
+  type ObserverCost,
+} from "./harness/observerCost.ts";
 import { measureRealtime, type RealtimeResult } from "./harness/realtime.ts";
 import {
   benchSessionId,
@@ -168,6 +175,8 @@ export interface BenchResult {
   sessionCheck: SessionCheckCost | null;
   /** Throughput with metrics and the access log on against off (budget: under 2 %). */
   metricsOverhead?: MetricsOverhead | null;
+  /** The same, in process: µs per request against the cheapest p50 and the API's CPU per request. */
+  observerCost?: ObserverCost | null;
   explain: ScenarioExplain[];
 }
 
@@ -530,6 +539,26 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     say("the per-request cost of the session check");
     const sessionCheck = await measureCheckAgainstCheapest(tokens, cases);
 
+    say("the per-request cost of metrics and the access log, in process");
+    // its own sanity check (the access line it produced names the operation and the user) can
+    // fail where the cheapest case differs (tiny data sets): say so, and measure the rest
+    const observer = await measureObserverAgainstCheapest({
+      tokens,
+      cases,
+      api,
+      next: (c) => requestFor("graphql", c),
+      ownerUrl: options.ownerUrl,
+    }).catch((error: unknown) => {
+      say(`metrics + access log in process: not measured (${(error as Error).message})`);
+      return null;
+    });
+    if (observer) {
+      say(
+        `metrics + access log: +${observer.addedUs} µs per request, ${observer.percentOfP50} % of the cheapest p50, ` +
+          `${observer.percentOfApiCpu ?? "?"} % of the API's CPU per request`,
+      );
+    }
+
     say("the cost of metrics and the access log");
     const cheapest = cheapestRead(cases);
     const metricsOverhead = cheapest
@@ -563,6 +592,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       realtime,
       sessionCheck,
       metricsOverhead,
+      observerCost: observer,
       explain,
     };
   } finally {
@@ -604,11 +634,8 @@ function cheapestRead(cases: CaseResult[]): Case | null {
   return CASES.find((c) => c.id === best?.id) ?? null;
 }
 
-/** The session check's cost against the graphql p50 of the cheapest case, at the lowest concurrency. */
-async function measureCheckAgainstCheapest(
-  tokens: ReturnType<typeof tokenServiceFor>,
-  cases: CaseResult[],
-): Promise<SessionCheckCost | null> {
+/** The case with the lowest graphql p50 at the lowest concurrency measured (null: none). */
+function cheapestGraphql(cases: CaseResult[]): { caseId: string; p50Ms: number } | null {
   const graphql = cases.flatMap((c) =>
     c.measurements.filter((m) => m.target === "graphql").map((m) => ({ caseId: c.id, m })),
   );
@@ -617,6 +644,50 @@ async function measureCheckAgainstCheapest(
   const [cheapest] = graphql
     .filter((g) => g.m.connections === lowest && g.m.p50 > 0)
     .sort((a, b) => a.m.p50 - b.m.p50);
-  if (!cheapest) return null;
-  return measureSessionCheck(tokens, { caseId: cheapest.caseId, p50Ms: cheapest.m.p50 });
+  return cheapest ? { caseId: cheapest.caseId, p50Ms: cheapest.m.p50 } : null;
+}
+
+/** The session check's cost against the graphql p50 of the cheapest case, at the lowest concurrency. */
+async function measureCheckAgainstCheapest(
+  tokens: ReturnType<typeof tokenServiceFor>,
+  cases: CaseResult[],
+): Promise<SessionCheckCost | null> {
+  const cheapest = cheapestGraphql(cases);
+  return cheapest ? measureSessionCheck(tokens, cheapest) : null;
+}
+
+/** Seconds of the c=1 load run over which the API's CPU time per request is taken. */
+const API_CPU_SECONDS = 5;
+
+/**
+ * What the request observer and the GraphQL metrics hooks add per request (in process, on the
+ * cheapest case's document), against that case's p50 and against the API's CPU time per request
+ * (the run's API: access log on, metrics off, as configured by default); and one database
+ * metrics collection as a share of a core.
+ */
+async function measureObserverAgainstCheapest(o: {
+  tokens: ReturnType<typeof tokenServiceFor>;
+  cases: CaseResult[];
+  api: Child & { url: string };
+  next: (c: Case) => () => HttpRequest;
+  ownerUrl: string;
+}): Promise<ObserverCost | null> {
+  const cheapest = cheapestGraphql(o.cases);
+  const c = CASES.find((x) => x.id === cheapest?.caseId);
+  if (!cheapest || !c) return null;
+  const request = await measureRequestObservation({
+    tokens: o.tokens,
+    query: c.scenario.graphql.query,
+  });
+  const apiCpuUsPerRequest = await cpuPerRequestUs(o.api.pid, async () => {
+    const load = await runLoad({
+      url: o.api.url,
+      connections: 1,
+      seconds: API_CPU_SECONDS,
+      next: o.next(c),
+    });
+    return load.requests;
+  });
+  const database = await measureDatabaseCollection({ ownerUrl: o.ownerUrl });
+  return observerCost(request, { cheapest, apiCpuUsPerRequest, database });
 }
