@@ -145,7 +145,11 @@ export function makePresencePlugin(options: PresencePluginOptions): GraphileConf
             lastSeenAt: ($event: Step<PresenceEvent>) =>
               withPgClient(executor, access($event, "user_id"), async (client, userId) => {
                 const { rows } = await client.query<{ at: string | null }>({
-                  text: `select to_json(app_public.user_cards_last_seen_at(c)) #>> '{}' as at
+                  // the Datetime format PostGraphile uses (@dataplan/pg's timestamptz codec), so
+                  // the event and User.lastSeenAt print the same instant the same way (to_json
+                  // drops trailing zeros of the microseconds: .97572 vs .975720)
+                  text: `select to_char(app_public.user_cards_last_seen_at(c),
+                                        'YYYY-MM-DD"T"HH24:MI:SS.USTZH:TZM') as at
                            from app_public.user_cards c where c.id = $1`,
                   values: [userId],
                 });
