@@ -74,7 +74,9 @@ export const FeedPlugin = extendSchema((build) => {
                   ${$posts.placeholder(access($page, "createdAt"), TYPES.timestamptz)},
                   ${$posts.placeholder(access($page, "id"), TYPES.uuid)},
                   ${n}))))`);
-              $posts.where(sql`(
+              // Backward pages only: feed_page_ids already read nothing but the sources, so a
+              // forward page skips this (the friend, follow and group lists it would build).
+              $posts.where(sql`(${n} is not null or
                 ${alias}.author_id = app_public.current_user_id()
                 or ${alias}.author_id in (select app_hidden.friend_ids())
                 or ${alias}.author_id in (

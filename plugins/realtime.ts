@@ -21,7 +21,7 @@ import {
   type Step,
 } from "postgraphile/grafast";
 import { extendSchema } from "postgraphile/utils";
-import { getOperationAST } from "graphql";
+import { operationOf } from "./lib/operation.ts";
 
 import { appError } from "../src/errors.ts";
 import type { Logger } from "../src/log.ts";
@@ -356,11 +356,13 @@ export function makeRealtimePlugin(options: RealtimeOptions): GraphileConfig.Plu
         // A subscription's payload reads join those of the instance's other subscribers to the
         // same event (src/realtime/sharedReads.ts); other operations are left as they are.
         prepareArgs(next, { args }) {
+          if (operationOf(args.document, args.operationName)?.type !== "subscription") {
+            return next();
+          }
           const share = <T>(result: T): T => {
-            const operation = getOperationAST(args.document, args.operationName ?? undefined);
             const contextValue = args.contextValue as Partial<Grafast.Context>;
             const raw = contextValue.withPgClient;
-            if (operation?.operation === "subscription" && raw && args.resolvedPreset) {
+            if (raw && args.resolvedPreset) {
               const reads = sharedReadsFor(args.resolvedPreset, raw, options.onSharedReads);
               contextValue.withPgClient = reads.withPgClient as typeof raw;
             }

@@ -4,10 +4,12 @@
  * 50 costs what page 1 costs and every match is reachable. `offset` still works (at most 1,000,
  * as before).
  *
- * The matches come from `app_hidden.search_post_ids` (migrations/current.sql, "search speed"):
- * the next page's ids, found newest first with whichever index fits the words (the posts index
- * for a common word, the text index for a rare one), and only those the caller may read. The
- * posts themselves are read here under row-level security, with their author, in one statement.
+ * The matches come from `app_hidden.search_post_ids` (migrations/current.sql, "post search
+ * speed"): the next page's ids, found newest first with whichever index fits the words (the posts
+ * index for a common word, the text index for a rare one), in one walk that applies the posts
+ * policies' rule as it goes and stops at the page's last readable match. The posts themselves are
+ * read here under row-level security, which decides what is shown, with their author, in one
+ * statement.
  */
 import { TYPES } from "postgraphile/@dataplan/pg";
 import { access, connection, lambda } from "postgraphile/grafast";

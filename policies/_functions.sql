@@ -10,6 +10,7 @@ grant execute on function app_hidden.can_see_user(uuid) to anonymous, authentica
 grant execute on function app_hidden.require_other_user(uuid) to anonymous, authenticated;
 grant execute on function app_hidden.require_unblocked_user(uuid) to anonymous, authenticated;
 grant execute on function app_hidden.require_addable_user(uuid, text) to authenticated;
+grant execute on function app_hidden.max_group_participants() to authenticated;
 grant execute on function app_hidden.blocker_ids() to anonymous, authenticated;
 grant execute on function app_hidden.own_post(uuid) to anonymous, authenticated;
 grant execute on function app_hidden.soft_delete_post(uuid) to authenticated;

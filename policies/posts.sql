@@ -4,6 +4,9 @@
 -- you, and: you wrote it; or, outside groups and in public groups, it is `public`, or `friends`
 -- and you are the author's accepted friend; or, in a private or secret group, you are an active
 -- member (and it is not `private`, which is the author's alone).
+-- The same read rule is applied inline by app_hidden.feed_page_ids and app_hidden.search_post_ids
+-- (they pick ids; the posts are then read under these policies): change them with it
+-- (test/api/read-plans.test.ts and test/api/searchPlan.test.ts compare them with the policies).
 -- You post only as yourself, into a group only as an active member, and share only posts you
 -- can see (checked by the trigger tg_posts__check_share, under your own visibility). The author edits; the author or the group's admins and moderators delete.
 select app_private.drop_policies('app_public.posts');

@@ -20,6 +20,9 @@
  *   it waits join it. A statement alone runs as it would have without this (no extra work).
  * - If the shared statement fails (one viewer's read raises, say), every read of the batch runs
  *   again on its own, so each subscriber gets their own outcome.
+ * - `read_as_each` plans the statement once per batch (a prepared statement, executed for each
+ *   subscriber) and is sent each subscriber's settings as what differs from the previous
+ *   subscriber's (their user and session, typically): the per-subscriber work is the execution.
  */
 import type {
   PgClient,
@@ -62,6 +65,25 @@ function entries(settings: Settings): [string, string][] {
     .filter((e): e is [string, string] => e[1] != null)
     .map(([k, v]) => [k, String(v)] as [string, string])
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * The viewers' settings as `read_as_each` takes them: the first in full, each next one only what
+ * differs from the one before (the database keeps a setting until it is set again). In a batch
+ * all have the same keys (they are part of its key); viewers with other keys are refused.
+ */
+export function settingsInTurn(viewers: readonly [string, string][][]): [string, string][][] {
+  return viewers.map((pairs, i) => {
+    const before = viewers[i - 1];
+    const sameKeys =
+      before !== undefined &&
+      before.length === pairs.length &&
+      before.every(([k], j) => k === pairs[j]![0]);
+    if (before === undefined) return [...pairs];
+    // a setting the previous viewer had and this one lacks would stay in place: never allowed
+    if (!sameKeys) throw new Error("the viewers of one shared read must have the same settings");
+    return pairs.filter(([, v], j) => v !== before[j]![1]);
+  });
 }
 
 /** `text` with each `$n` replaced by its value as an SQL literal (the SQL has explicit casts). */
@@ -272,7 +294,7 @@ export class SharedReads {
     this.stats.shared += 1;
     const { rows } = await raw.query<{ viewer: number; rows: string[] }>({
       text: READ_AS_EACH,
-      values: [JSON.stringify(viewers), inlined],
+      values: [JSON.stringify(settingsInTurn(viewers)), inlined],
     });
     const parsers = types.map((oid) => pg.types.getTypeParser(oid, "text"));
     const byViewer = new Map<number, PgClientResult<unknown>>();

@@ -4,6 +4,8 @@
  * its sources' index. The SQL the API ran comes from the response's `extensions.explain`
  * (GRAPHQL_EXPLAIN, development mode).
  */
+import createDebug from "debug";
+
 import type { TestAccount } from "../helpers/accounts.ts";
 import { ok, startApi, type Api } from "../helpers/api.ts";
 import { withClient } from "../helpers/database.ts";
@@ -16,7 +18,7 @@ beforeAll(async () => {
 afterAll(() => api.close());
 
 interface Explained extends GraphQLBody {
-  extensions?: { explain?: { operations?: { type: string; query?: string }[] } };
+  extensions?: { explain?: { operations?: { type: string; query?: string; explain?: string }[] } };
 }
 
 /** The SQL statements the API ran for one request. */
@@ -314,6 +316,40 @@ describe("homeFeed", () => {
       }
     });
     expect(seen).toEqual(visible);
+  });
+
+  it("reads a forward page's posts by key, with no friend, follow or group list of its own, and counts inline", async () => {
+    // @dataplan/pg adds each statement's EXPLAIN (ANALYZE, VERBOSE) to extensions.explain
+    const channel = "@dataplan/pg:PgExecutor:explain";
+    createDebug.enable(channel);
+    let plan: string;
+    try {
+      const body = (await api.as(people.vic!)(
+        `{ homeFeed(first: 20) { nodes { id likesCount commentsCount } } }`,
+      )) as Explained;
+      ok(body);
+      const operations = (body.extensions?.explain?.operations ?? []).filter(
+        (o) => o.type === "sql",
+      );
+      expect(operations).toHaveLength(1);
+      plan = operations[0]!.explain ?? "";
+    } finally {
+      createDebug.disable();
+    }
+    expect(plan).toMatch(/Execution Time/);
+    // only the posts feed_page_ids names, looked up by id: at most the page and one more
+    const posts =
+      /Index Scan using \S+ on app_public\.posts __posts__ .*rows=(\d+)\S* loops=1\)\n.*\n\s*Index Cond: \(__posts__\.id = ANY /.exec(
+        plan,
+      );
+    expect(posts).not.toBeNull();
+    expect(Number(posts![1])).toBeLessThanOrEqual(21);
+    // the sources filter is for backward pages only (feed_page_ids read only the sources)
+    expect(plan).not.toContain("app_public.followers");
+    // likesCount and commentsCount are inlined, and a zero count is read from the row
+    expect(plan).not.toMatch(/posts_(likes|comments)_count\(/);
+    expect(plan).toContain("WHEN (__posts__.likes_count = 0) THEN 0");
+    expect(plan).toContain("WHEN (__posts__.comments_count = 0) THEN 0");
   });
 
   it("decides a group post's visibility by looking up its group, not by reading every public group", async () => {

@@ -7,6 +7,9 @@
  * - a common word reads about a page's worth of the posts index newest first — not every match
  *   (the old search read all of them to rank the newest 1,000); a rare word reads one window of
  *   new posts, then the text index;
+ * - app_hidden.search_post_ids applies the posts policies' rule while it walks (one walk, no post
+ *   read again by key), and names exactly the posts row-level security lets each viewer read,
+ *   groups, blocks and deleted posts included;
  *
  * The plans are pinned through PostgreSQL's own counters (the transaction's pending
  * pg_stat_user_indexes figures): how many index entries each index handed out for one search,
@@ -227,5 +230,116 @@ describe("searchPosts", () => {
     // one window of the newest posts found no match: the rest came from the text index, not
     // from walking the other 11,700 posts
     expect(inTimeOrder(reads)).toBeLessThanOrEqual(100);
+  });
+});
+
+/**
+ * The ids search_post_ids names for a viewer, page by page (pages of `size`, each after the
+ * last one's position), until it names fewer than a page.
+ */
+async function pagedIds(c: pg.Client, q: string, size: number): Promise<string[]> {
+  const all: string[] = [];
+  let after: { created_at: string; id: string } | null = null;
+  for (;;) {
+    // the ids as named; the position from the post (read under row-level security: an id the
+    // viewer may not read has none, and ends the paging)
+    const page: pg.QueryResult<{ id: string; created_at: string | null }> = await c.query(
+      `select s.id, p.created_at::text as created_at
+         from app_hidden.search_post_ids(websearch_to_tsquery('simple', $1), $2::timestamptz, $3, $4)
+              with ordinality s(id, k)
+         left join app_public.posts p on p.id = s.id
+        order by s.k`,
+      [q, after?.created_at ?? null, after?.id ?? null, size],
+    );
+    all.push(...page.rows.map((r) => r.id));
+    const last = page.rows[page.rows.length - 1];
+    if (page.rows.length < size || !last?.created_at) return all;
+    after = { created_at: last.created_at, id: last.id };
+  }
+}
+
+describe("search_post_ids decides visibility as the posts policies do", () => {
+  let open: string; // a public group
+  let closed: string; // a private group: ana is a member, ben only asked to join
+
+  beforeAll(async () => {
+    [{ id: open }, { id: closed }] = (await api.sql<{ id: string }>(
+      `insert into app_public.groups (name, group_type, created_by)
+       values ('espresso lovers', 'public', $1), ('espresso club', 'private', $1) returning id`,
+      [cal.id],
+    )) as [{ id: string }, { id: string }];
+    await api.sql(
+      `insert into app_public.group_members (group_id, user_id, status)
+       values ($1, $2, 'active'), ($1, $3, 'pending')`,
+      [closed, ana.id, ben.id],
+    );
+    // every author × privacy × (no group, public group, private group), twice: half of them the
+    // newest posts of all (found by the walk in time order), half among the old ones (found by
+    // the text index); every seventh one deleted
+    await api.sql(
+      `insert into app_public.posts (author_id, content, privacy_level, group_id, created_at, deleted_at)
+       select author, 'espresso ' || k, level, group_id,
+              case when k % 2 = 0 then now() + k * interval '1 second'
+                   else now() - k * interval '97 minutes' end,
+              case when k % 7 = 3 then now() end
+         from (select a.id as author, pr.level, g.id as group_id, row_number() over () as k
+                 from unnest($1::uuid[]) a(id)
+                cross join unnest(array['public', 'friends', 'private']) pr(level)
+                cross join unnest(array[null, $2, $3]::uuid[]) g(id)
+                cross join generate_series(1, 2) r) s`,
+      [[ana.id, ben.id, cal.id, dee.id], open, closed],
+    );
+  });
+
+  it("names exactly the posts each viewer may read, newest first, page after page", async () => {
+    for (const who of [ana, ben, cal, dee, null]) {
+      for (const q of ["espresso", "espresso -private", "latte or espresso", "zyzzyva"]) {
+        const { expected, found } = await asViewer(who, async (c) => {
+          // row-level security's answer
+          const { rows } = await c.query<{ id: string }>(
+            `select id from app_public.posts
+              where to_tsvector('simple', content) @@ websearch_to_tsquery('simple', $1)
+              order by created_at desc, id desc`,
+            [q],
+          );
+          return { expected: rows.map((r) => r.id), found: await pagedIds(c, q, 7) };
+        });
+        expect({ who: who?.username ?? "anonymous", q, found }).toEqual({
+          who: who?.username ?? "anonymous",
+          q,
+          found: expected,
+        });
+      }
+    }
+  });
+
+  it("fills a page in one walk when the newest matches are hidden from the viewer", async () => {
+    // the 100 newest posts all say coffee, and only their author may read them
+    await api.sql(
+      `insert into app_public.posts (author_id, content, privacy_level, created_at)
+       select $1, 'coffee for me alone ' || i, 'private', now() + interval '1 hour' + i * interval '1 second'
+         from generate_series(1, 100) i`,
+      [cal.id],
+    );
+    const { ids, reads, readable } = await asViewer(ana, async (c) => {
+      const { rows } = await c.query<{ id: string }>(
+        `select app_hidden.search_post_ids(websearch_to_tsquery('simple', 'coffee'), null, null, 21) as id`,
+      );
+      const reads = await indexReads(c, [...POST_INDEXES, "posts_pkey"]);
+      const policy = await c.query<{ id: string }>(
+        `select id from app_public.posts where to_tsvector('simple', content) @@ 'coffee'::tsquery
+          order by created_at desc, id desc limit 21`,
+      );
+      return { ids: rows.map((r) => r.id), reads, readable: policy.rows.map((r) => r.id) };
+    });
+    expect(ids).toEqual(readable);
+    // the rule is applied while walking: no post is read again by its key to be filtered, and
+    // the walk ends at the 21st readable match, ~140 posts past the hidden 100 (asking for 2n
+    // matches of any visibility, then for 4x as many, walked ~500 and read 210 again by key)
+    expect(reads.posts_pkey).toBe(0);
+    expect(inTimeOrder(reads)).toBeGreaterThan(100);
+    expect(inTimeOrder(reads)).toBeLessThan(350);
+    // a common word, though the viewer may read none of its first 100 matches
+    expect(reads.idx_posts_search).toBe(0);
   });
 });

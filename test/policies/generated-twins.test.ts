@@ -66,13 +66,13 @@ async function conversations(): Promise<Scene> {
   return { ana, ben, id: { direct, group, groupMessage, directMessage } };
 }
 
-/** A group conversation of ana's already at 256 participants, and ben outside it. */
+/** A group conversation of ana's already at 1,024 participants (the most), and ben outside it. */
 async function fullConversation(): Promise<Scene> {
   const { ana, ben } = await people();
   const group = await must(ana, START_GROUP, { t: "Crowd", p: [] });
   await api.sql(
     `with u as (insert into app_public.users (email)
-                select 'crowd_' || g || '_' || $2 || '@example.com' from generate_series(1, 255) g
+                select 'crowd_' || g || '_' || $2 || '@example.com' from generate_series(1, 1023) g
                 returning id)
      insert into app_public.conversation_participants (conversation_id, user_id) select $1, id from u`,
     [group, group.slice(0, 8)],
@@ -212,7 +212,7 @@ const CASES: Case[] = [
     code: "INVALID_INPUT",
   },
   {
-    rule: "a conversation has at most 256 participants",
+    rule: "a conversation has at most 1,024 participants",
     setup: fullConversation,
     named: ["addConversationParticipants", (s) => ({ conversationId: s.id.group, userIds: [s.ben.id] })],
     generated: ["createConversationParticipant", (s) => ({ conversationParticipant: { conversationId: s.id.group, userId: s.ben.id } })],

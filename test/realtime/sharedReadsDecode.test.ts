@@ -3,7 +3,7 @@
  * literal and must split into exactly the column texts the driver would have seen; values go
  * into the statement as literals, quotes and backslashes escaped.
  */
-import { inlineValues, parseRecord } from "../../src/realtime/sharedReads.ts";
+import { inlineValues, parseRecord, settingsInTurn } from "../../src/realtime/sharedReads.ts";
 
 describe("parseRecord", () => {
   it("splits a composite literal into its fields, NULLs as null", () => {
@@ -36,5 +36,37 @@ describe("inlineValues", () => {
   it("refuses what it cannot write as a literal, and placeholders without a value", () => {
     expect(inlineValues(`select $1::json`, [{ a: 1 }])).toBeNull();
     expect(inlineValues(`select $2::text`, ["one"])).toBeNull();
+  });
+});
+
+describe("settingsInTurn", () => {
+  it("sends the first viewer's settings in full and each next one's changes only", () => {
+    const a: [string, string][] = [
+      ["jwt.claims.session_id", "s1"],
+      ["jwt.claims.user_id", "u1"],
+      ["role", "authenticated"],
+    ];
+    const b: [string, string][] = [
+      ["jwt.claims.session_id", "s2"],
+      ["jwt.claims.user_id", "u2"],
+      ["role", "authenticated"],
+    ];
+    expect(settingsInTurn([a, b, b])).toEqual([
+      a,
+      [
+        ["jwt.claims.session_id", "s2"],
+        ["jwt.claims.user_id", "u2"],
+      ],
+      [],
+    ]);
+  });
+
+  it("refuses viewers whose settings have other names: one's claim would stay set for the next", () => {
+    const signedIn: [string, string][] = [
+      ["jwt.claims.user_id", "u1"],
+      ["role", "authenticated"],
+    ];
+    const anonymous: [string, string][] = [["role", "anonymous"]];
+    expect(() => settingsInTurn([signedIn, anonymous])).toThrow(/same settings/);
   });
 });

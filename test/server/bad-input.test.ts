@@ -213,6 +213,8 @@ describe("a database that is restarting or out of reach", () => {
     const victim = new pg.Client({ connectionString: db.ownerUrl });
     victim.on("error", () => undefined);
     await victim.connect();
+    // (not events.once: it rejects on the "error" the client emits first)
+    const ended = new Promise<void>((resolve) => victim.once("end", () => resolve()));
     const { rows } = await victim.query<{ pid: number }>("select pg_backend_pid() as pid");
     const running = victim.query("select pg_sleep(30)").then(
       () => null,
@@ -224,7 +226,9 @@ describe("a database that is restarting or out of reach", () => {
     const error = await running;
     expect((error as { code?: string }).code).toBe("57P01");
     expect(masked(error)).toEqual(unavailable);
-    // the same client afterwards: "Client has encountered a connection error and is not queryable"
+    // the same client once its connection has closed (before that, a query sent in between
+    // fails "Connection terminated unexpectedly", mapped alike): "… is not queryable"
+    await ended;
     const after = await victim.query("select 1").then(
       () => null,
       (e: unknown) => e,
