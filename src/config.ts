@@ -85,6 +85,8 @@ export interface Config {
     readonly pollIntervalMs: number;
     /** How often a worker pool says it is alive; a pool silent for 3 beats loses its locks. */
     readonly heartbeatMs: number;
+    /** Run the scheduled tasks of src/crontab (maintenance, purges, backups). */
+    readonly cron: boolean;
   };
   readonly metrics: {
     /** Serve /metrics (Prometheus) and /healthz on this port, on HOST (null: not served). */
@@ -586,6 +588,7 @@ function readConfig(r: Reader, cwd: string): Config {
       concurrency: r.integer("WORKER_CONCURRENCY", 4, 1, 100),
       pollIntervalMs: r.integer("WORKER_POLL_INTERVAL_MS", 2000, 100, 600_000),
       heartbeatMs: r.integer("WORKER_HEARTBEAT_MS", 10_000, 100, 600_000),
+      cron: r.boolean("WORKER_CRON", true),
     },
     metrics: {
       port: r.optionalPort("METRICS_PORT"),

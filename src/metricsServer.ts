@@ -24,7 +24,11 @@ import {
   registerWorkerCounters,
   type JobCounters,
 } from "./metrics.ts";
-import { startDatabaseCollector, type DatabaseCollector } from "./metrics/database.ts";
+import {
+  metricsIdleTimeoutMs,
+  startDatabaseCollector,
+  type DatabaseCollector,
+} from "./metrics/database.ts";
 import { ProcessMetrics } from "./metrics/registry.ts";
 
 export interface MetricsServerOptions {
@@ -62,6 +66,8 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     max: 2,
     application_name: "mking-friend-metrics",
     connectionTimeoutMillis: 5000,
+    // the queue is read at each scrape (Prometheus: every 15 s): keep the connection between them
+    idleTimeoutMillis: metricsIdleTimeoutMs(15_000),
   });
   pool.on("error", (error) => log.warn("idle metrics connection failed", { error }));
   registerQueueMetrics(metrics, pool, log);

@@ -72,6 +72,7 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
         concurrency: config.worker.concurrency,
         pollIntervalMs: config.worker.pollIntervalMs,
         heartbeatMs: config.worker.heartbeatMs,
+        cron: config.worker.cron,
         log,
         mail: mailFor(config, log),
         retention: config.retention,

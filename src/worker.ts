@@ -69,6 +69,8 @@ export interface WorkerOptions {
   concurrency: number;
   pollIntervalMs: number;
   heartbeatMs: number;
+  /** Run the schedule of src/crontab (WORKER_CRON); default true. */
+  cron?: boolean;
   log: Logger;
   mail: TaskDependencies["mail"];
   retention: Pick<TaskDependencies["retention"], "deletedContentDays" | "readNotificationDays"> &
@@ -178,7 +180,9 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     });
   const onSessionPool = (tasks: TaskList): TaskList =>
     sessionPool === null ? tasks : withSessionTasksOn(tasks, sessionPool);
-  const crontab = await readFile(CRONTAB_PATH, "utf8");
+  // without the schedule (WORKER_CRON=false: e.g. a benchmark's worker, whose data set a
+  // nightly purge would change mid-run) the worker still runs every job it is given
+  const crontab = options.cron === false ? "" : await readFile(CRONTAB_PATH, "utf8");
   let runner: Runner;
   try {
     runner = await startRunner();

@@ -6,7 +6,8 @@
  *
  * What the request was is filled in on the way (its record lives in `res.locals`): the operation's
  * name and type by plugins/metrics.ts when it executes, the response's errors by
- * plugins/metrics.ts (GraphQL responses) or src/http/respond.ts (refusals before GraphQL).
+ * plugins/metrics.ts (GraphQL responses, as sent: masked) or src/http/respond.ts (refusals
+ * before GraphQL).
  *
  * The access log line holds the request id, operation name and type, duration, HTTP status, code
  * and a salted hash of the user id: never the token, never the variables.
@@ -34,10 +35,8 @@ export interface RequestRecord {
   readonly startedAt: number;
   operationName: string | null;
   operationType: OperationType | null;
-  /** The response's errors ([] when it had none); null until someone reported them. */
+  /** The response's errors; null when it had none or nobody reported them. */
   errors: readonly ErrorLike[] | null;
-  /** The execution result, whose errors grafserv masks in place before sending it. */
-  result: { readonly errors?: readonly ErrorLike[] | undefined } | null;
 }
 
 const KEY = "mkingRequest";
@@ -96,11 +95,10 @@ export function observeRequests(options: RequestObserverOptions) {
       operationName: null,
       operationType: null,
       errors: null,
-      result: null,
     };
     res.locals[KEY] = record;
     res.setHeader("X-Request-Id", id);
-    metrics?.inFlight.inc();
+    metrics?.requestStarted();
     res.once("close", () => {
       const seconds = (performance.now() - record.startedAt) / 1000;
       const body = req.body as { operationName?: unknown } | undefined;
@@ -108,10 +106,10 @@ export function observeRequests(options: RequestObserverOptions) {
         record.operationName ??
         (typeof body?.operationName === "string" ? body.operationName : null);
       const errors =
-        (record.result ? (record.result.errors ?? []) : record.errors) ??
+        record.errors ??
         (res.statusCode >= 400 ? [{ extensions: { code: `HTTP_${res.statusCode}` } }] : []);
       if (metrics) {
-        metrics.inFlight.dec();
+        metrics.requestEnded();
         metrics.operation(name, record.operationType, seconds, errors);
       }
       if (accessLog) {

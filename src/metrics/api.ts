@@ -4,9 +4,10 @@
  * One object per API server, passed to whoever observes (src/http/requestObserver.ts,
  * plugins/metrics.ts, src/realtime/sockets.ts, plugins/realtime.ts).
  */
-import { Counter, Gauge, Histogram } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 
 import type { ProcessMetrics } from "./registry.ts";
+import { RequestHistogram } from "./requestHistogram.ts";
 
 export type OperationType = "query" | "mutation" | "subscription";
 
@@ -79,10 +80,11 @@ export const MAX_OPERATION_NAMES = 300;
 
 export class ApiMetrics {
   readonly #names = new Set<string>();
-  readonly #duration: Histogram<"operation_name" | "operation_type">;
-  readonly #responses: Counter<"operation_type" | "code">;
+  readonly #duration: RequestHistogram<"operation_name" | "operation_type">;
+  /** Responses by `type \0 code` since the last scrape (added to the counter when scraped). */
+  readonly #responseCounts = new Map<string, number>();
   readonly #refused: Counter<"guard">;
-  readonly inFlight: Gauge;
+  #inFlight = 0;
   readonly websockets: Gauge;
   readonly subscriptions: Gauge;
   readonly #delivered: Counter<"subscription">;
@@ -91,23 +93,36 @@ export class ApiMetrics {
 
   constructor(metrics: ProcessMetrics) {
     const registers = [metrics.registry];
-    this.#duration = new Histogram({
+    // on the path of every request: recorded without prom-client's per-call label handling
+    this.#duration = new RequestHistogram({
       name: "mking_graphql_request_duration_seconds",
       help: "GraphQL operations by name and type: time from the request's arrival to the response (subscriptions: until they are live).",
       labelNames: ["operation_name", "operation_type"] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.#responses = new Counter({
+    const responseCounts = this.#responseCounts;
+    new Counter({
       name: "mking_graphql_responses_total",
       help: 'GraphQL responses by operation type and code ("OK" or the first error\'s extensions.code).',
       labelNames: ["operation_type", "code"] as const,
       registers,
+      collect() {
+        for (const [key, n] of responseCounts) {
+          const [operation_type = "", code = ""] = key.split("\u0000");
+          this.inc({ operation_type, code }, n);
+        }
+        responseCounts.clear();
+      },
     });
-    this.inFlight = new Gauge({
+    const inFlight = (): number => this.#inFlight;
+    new Gauge({
       name: "mking_http_requests_in_flight",
       help: "HTTP requests to /graphql being served now.",
       registers,
+      collect() {
+        this.set(inFlight());
+      },
     });
     this.#refused = new Counter({
       name: "mking_requests_refused_total",
@@ -157,15 +172,23 @@ export class ApiMetrics {
     seconds: number,
     errors: readonly ErrorLike[] | undefined | null,
   ): void {
-    if (type !== null) {
-      this.#duration.observe(
-        { operation_name: this.#nameLabel(name), operation_type: type },
-        seconds,
-      );
+    if (type !== null) this.#duration.observe([this.#nameLabel(name), type], seconds);
+    const key = `${type ?? "unknown"}\u0000${responseCode(errors)}`;
+    this.#responseCounts.set(key, (this.#responseCounts.get(key) ?? 0) + 1);
+    if (errors && errors.length > 0) {
+      const guard = guardOf(errors);
+      if (guard) this.#refused.inc({ guard });
     }
-    this.#responses.inc({ operation_type: type ?? "unknown", code: responseCode(errors) });
-    const guard = guardOf(errors);
-    if (guard) this.#refused.inc({ guard });
+  }
+
+  /** An HTTP request to /graphql arrived. */
+  requestStarted(): void {
+    this.#inFlight += 1;
+  }
+
+  /** It was answered (or its connection closed). */
+  requestEnded(): void {
+    this.#inFlight -= 1;
   }
 
   #nameLabel(name: string | null): string {

@@ -54,6 +54,8 @@ export async function startTestWorker(
     dataExport?: TaskDependencies["dataExport"];
     /** Media processing settings (src/media/process/settings.ts). */
     media?: TaskDependencies["media"];
+    /** Run src/crontab's schedule (WORKER_CRON); default true. */
+    cron?: boolean;
   } = {},
 ): Promise<TestWorker> {
   const log = testLogger();
@@ -94,6 +96,7 @@ export async function startTestWorker(
     ...(options.dataExport ? { dataExport: options.dataExport } : {}),
     ...(options.media ? { media: options.media } : {}),
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+    ...(options.cron === undefined ? {} : { cron: options.cron }),
     ...(options.extraTasks ? { extraTasks: options.extraTasks } : {}),
   });
   const succeeded = new Set<string>();

@@ -124,6 +124,36 @@ describe("HTTP operations", () => {
     expect(after.value("mking_http_requests_in_flight")).toBe(0);
   });
 
+  it("count an operation that failed as it ran by the code its client got, and a field aliased errors as OK", async () => {
+    const before = await read();
+    const failed = await post(
+      {
+        query: `mutation Send($c: UUID!) { sendMessage(input: { conversationId: $c, content: "hi" }) { message { id } } }`,
+        variables: { c: randomUUID() },
+      },
+      ana.accessToken,
+    );
+    const code = failed.body.errors?.[0]?.extensions?.code;
+    expect(failed.status).toBe(200);
+    expect(typeof code).toBe("string");
+    expect(code).not.toBe("INTERNAL_SERVER_ERROR");
+    const aliased = await post({ query: `query Aliased { errors: __typename }` });
+    expect(aliased.body.errors).toBeUndefined();
+    const after = await read();
+
+    const responses = "mking_graphql_responses_total";
+    expect(after.delta(before, responses, { operation_type: "mutation", code: String(code) })).toBe(
+      1,
+    );
+    expect(after.delta(before, responses, { operation_type: "query", code: "OK" })).toBe(1);
+    expect(
+      after.delta(before, "mking_graphql_request_duration_seconds_count", {
+        operation_name: "Send",
+        operation_type: "mutation",
+      }),
+    ).toBe(1);
+  });
+
   it("count refusals by guard: document shape, depth, body size, transport", async () => {
     const before = await read();
     const aliases = await post({

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 
 import pg from "pg";
 
+import { metricsIdleTimeoutMs } from "../../src/metrics/database.ts";
 import { startMetricsServer, type MetricsServer } from "../../src/metricsServer.ts";
 import { createTestDatabase, withClient, type TestDatabase } from "../helpers/database.ts";
 import { testLogger, type TestLogger } from "../helpers/log.ts";
@@ -51,6 +52,31 @@ async function collectUntil(ready: (s: Samples) => boolean, what: string): Promi
 }
 
 describe("database metrics", () => {
+  it("keep their connections open between two collections or scrapes (no reconnect each time)", async () => {
+    // pg closes an idle connection after 10 s by default: before every 15-s collection
+    for (const interval of [1_000, 15_000, 60_000, 300_000]) {
+      expect([interval, metricsIdleTimeoutMs(interval) > interval + 1_000]).toEqual([
+        interval,
+        true,
+      ]);
+    }
+    const backends = async () =>
+      (
+        await sql(
+          `select pid, backend_start from pg_stat_activity
+            where application_name = 'mking-friend-metrics' and datname = current_database()
+            order by pid`,
+        )
+      ).map((r) => `${r.pid}@${(r.backend_start as Date).toISOString()}`);
+    await metrics.database!.collect();
+    await scrape(metrics.url);
+    const before = await backends();
+    expect(before.length).toBeGreaterThan(0);
+    await metrics.database!.collect();
+    await scrape(metrics.url);
+    expect(await backends()).toEqual(before);
+  });
+
   it("report connections by state and role, the longest transaction and sizes", async () => {
     const idle = new pg.Client({ connectionString: db.ownerUrl });
     await idle.connect();

@@ -45,6 +45,29 @@ describe("the worker", () => {
     expect(rows.map((r) => r.identifier)).toContain("worker__cleanup");
   });
 
+  it("without the schedule (WORKER_CRON=false) schedules nothing, and still runs jobs", async () => {
+    const other = await createTestDatabase();
+    const unscheduled = await startTestWorker(other, { cron: false });
+    try {
+      const { rows } = await withClient(other.ownerUrl, (c) =>
+        c.query<{ identifier: string }>(
+          `select identifier from graphile_worker._private_known_crontabs`,
+        ),
+      );
+      expect(rows).toEqual([]);
+      const completed = unscheduled.listen();
+      const job = await withClient(other.ownerUrl, (c) =>
+        c.query<{ id: string }>(
+          `select id from graphile_worker.add_job('worker__cleanup', '{}'::json)`,
+        ),
+      );
+      expect((await completed(job.rows[0]!.id)).error).toBeUndefined();
+    } finally {
+      await unscheduled.close();
+      await other.drop();
+    }
+  });
+
   it("stops gracefully: a job running at shutdown finishes before stop() resolves", async () => {
     const other = await createTestDatabase();
     let release!: () => void;
