@@ -35,7 +35,6 @@ import {
   waitUntilReplayed,
   type Standby,
 } from "../src/backup/standby.ts";
-import { ConfigError, loadConfig } from "../src/config.ts";
 import { connectDatabase } from "../src/db/connection.ts";
 import { postgresRunAs } from "../src/db/postgresUser.ts";
 import { databaseNameOf, withUrlParts } from "../src/db/urls.ts";
@@ -44,6 +43,7 @@ import { PROJECT_ROOT } from "../src/paths.ts";
 import { ensureBenchDatabase } from "./harness/benchDatabase.ts";
 import { freePort } from "./harness/processes.ts";
 import { startWriteLoad } from "./harness/writeLoad.ts";
+import { loadBenchConfig } from "./harness/benchConfig.ts";
 
 const { values } = parseArgs({
   options: {
@@ -68,15 +68,7 @@ const scale = positive("scale", values.scale);
 const seconds = positive("seconds", values.seconds);
 const clients = Math.round(positive("clients", values.clients));
 
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.problems.join("; "));
-  throw error;
-}
-if (config.isProduction) fail("refuses to run with NODE_ENV=production");
-if (config.database.url) fail("measures the embedded server: unset DATABASE_URL");
+const config = loadBenchConfig(fail, "measures the embedded server");
 
 const log = createLogger({ level: "warn", json: false });
 const say = (line: string): void => void process.stderr.write(`bench:backup: ${line}\n`);

@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 
 import pg from "pg";
 
-import { ConfigError, loadConfig } from "../src/config.ts";
+import { loadConfig } from "../src/config.ts";
 import { connectDatabase } from "../src/db/connection.ts";
 import { createLogger } from "../src/log.ts";
 import { PROJECT_ROOT } from "../src/paths.ts";
@@ -30,6 +30,7 @@ import { runLoad, type LoadResult } from "./harness/load.ts";
 import { freePort, serviceEnv, startApi, stopAllChildren } from "./harness/processes.ts";
 import { benchSessionId, ensureBenchSessions } from "./harness/sessions.ts";
 import { median, round } from "./harness/stats.ts";
+import { loadBenchConfig } from "./harness/benchConfig.ts";
 
 const { values } = parseArgs({
   options: {
@@ -97,14 +98,7 @@ interface CaseResult {
   speedup: number | null;
 }
 
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.problems.join("; "));
-  throw error;
-}
-if (config.isProduction) fail("refuses to run with NODE_ENV=production");
+const config = loadBenchConfig(fail);
 
 const log = createLogger({ level: "warn", json: false });
 const db = await connectDatabase(config, log);

@@ -23,13 +23,13 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import sharp from "sharp";
 
-import { ConfigError, loadConfig } from "../src/config.ts";
 import { connectDatabase, ensureOwnerAndDatabase } from "../src/db/connection.ts";
 import { migrateDatabase } from "../src/db/migrate.ts";
 import { databaseNameOf, userOf, withUrlParts } from "../src/db/urls.ts";
 import { createLogger } from "../src/log.ts";
 import { PROJECT_ROOT } from "../src/paths.ts";
 import { startApi, startWorker, stopAllChildren, type ServiceEnv } from "./harness/processes.ts";
+import { loadBenchConfig } from "./harness/benchConfig.ts";
 
 const { values } = parseArgs({
   options: {
@@ -54,15 +54,7 @@ const concurrency = positive("concurrency", values.concurrency);
 const width = positive("width", values.width);
 const height = positive("height", values.height);
 
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.problems.join("; "));
-  throw error;
-}
-if (config.isProduction) fail("refuses to run with NODE_ENV=production");
-if (config.database.url) fail("runs on the embedded server: unset DATABASE_URL");
+const config = loadBenchConfig(fail, "runs on the embedded server");
 
 const log = createLogger({ level: "warn", json: false });
 const say = (line: string): void => void process.stderr.write(`bench:media: ${line}\n`);

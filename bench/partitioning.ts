@@ -19,7 +19,6 @@ import { parseArgs } from "node:util";
 
 import pg from "pg";
 
-import { ConfigError, loadConfig } from "../src/config.ts";
 import { ensureOwnerAndDatabase } from "../src/db/connection.ts";
 import { startEmbeddedPostgres } from "../src/db/embedded.ts";
 import { migrateDatabase } from "../src/db/migrate.ts";
@@ -40,6 +39,7 @@ import {
 } from "./partitioning/shapes.ts";
 import { sqlFor, TABLES, type TableName } from "./partitioning/tables.ts";
 import { SESSION_SETUP } from "./seed/plan.ts";
+import { loadBenchConfig } from "./harness/benchConfig.ts";
 
 const { values } = parseArgs({
   options: {
@@ -73,15 +73,7 @@ const perRound = Math.round(positive("per-round", values["per-round"]));
 const batchRows = Math.round(positive("batch-rows", values["batch-rows"]));
 const retainMonths = Math.round(positive("retain-months", values["retain-months"]));
 
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.problems.join("; "));
-  throw error;
-}
-if (config.isProduction) fail("refuses to run with NODE_ENV=production");
-if (config.database.url) fail("measures the embedded server: unset DATABASE_URL");
+const config = loadBenchConfig(fail, "measures the embedded server");
 
 const log = createLogger({ level: "warn", json: false });
 const say = (line: string): void => void process.stderr.write(`bench:partitioning: ${line}\n`);

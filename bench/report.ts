@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 import { medianSqlMs, type ScenarioExplain } from "./harness/explain.ts";
+import { metricsOverheadLines } from "./overheadReport.ts";
 import type { BenchResult, CaseResult, Target } from "./run.ts";
 
 const START = "<!-- results:start -->";
@@ -139,15 +140,7 @@ export function markdown(r: BenchResult): string {
     }
     lines.push("");
   }
-  if (r.metricsOverhead) {
-    const m = r.metricsOverhead;
-    lines.push(
-      `**Metrics and access log** (${m.caseId}, ${m.connections} connections, median of ${m.runs} alternating runs of ${m.seconds} s): ` +
-        `${m.rpsWithMetrics} req/s with METRICS_PORT and ACCESS_LOG on, ${m.rpsWithout} req/s with both off: ` +
-        `${m.overheadPercent} % (budget ${m.budgetPercent} %)`,
-    );
-    lines.push("");
-  }
+  if (r.metricsOverhead) lines.push(...metricsOverheadLines(r.metricsOverhead), "");
   if (r.explain.length > 0) {
     lines.push(
       `**SQL per request** (statements at the scenario's page sizes / at a quarter of them; execution time of the plans, ${(r.options.explainSamples ?? 1) > 1 ? `median of ${r.options.explainSamples} warm requests with different fixtures` : "one warm request each"})`,

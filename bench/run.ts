@@ -26,7 +26,11 @@ import {
   startWorker,
   type Child,
 } from "./harness/processes.ts";
-import { measureMetricsOverhead, type MetricsOverhead } from "./harness/metricsOverhead.ts";
+import {
+  measureMetricsOverhead,
+  METRICS_OVERHEAD_ROUNDS,
+  type MetricsOverhead,
+} from "./harness/metricsOverhead.ts";
 import {
   cpuPerRequestUs,
   measureDatabaseCollection,
@@ -71,6 +75,8 @@ export interface BenchOptions {
   seconds: number;
   /** Seconds per run of the metrics-overhead measurement (default: `seconds`). */
   overheadSeconds?: number;
+  /** Rounds of the metrics-overhead measurement (default: METRICS_OVERHEAD_ROUNDS). */
+  overheadRounds?: number;
   /** Measurements per (case, target, concurrency); medians are reported. */
   runs: number;
   concurrency: number[];
@@ -559,7 +565,9 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       );
     }
 
-    say("the cost of metrics and the access log");
+    say(
+      "the cost of metrics in throughput, the access log on in every role (paired rounds, A/A control)",
+    );
     const cheapest = cheapestRead(cases);
     const metricsOverhead = cheapest
       ? await measureMetricsOverhead({
@@ -569,13 +577,18 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
           next: requestFor("graphql", cheapest),
           connections: Math.max(...options.concurrency),
           seconds: options.overheadSeconds ?? options.seconds,
-          runs: Math.max(options.runs, 3),
+          rounds: options.overheadRounds ?? METRICS_OVERHEAD_ROUNDS,
+          progress: say,
+        }).catch((error: unknown) => {
+          say(`metrics in throughput: not measured (${(error as Error).message})`);
+          return null;
         })
       : null;
     if (metricsOverhead) {
+      const m = metricsOverhead;
       say(
-        `metrics + access log: ${metricsOverhead.rpsWithMetrics} vs ${metricsOverhead.rpsWithout} req/s ` +
-          `(${metricsOverhead.overheadPercent} %; budget ${metricsOverhead.budgetPercent} %)`,
+        `metrics (access log on in every role): ${m.overheadPercent} % slower (rounds ${m.overheadRangePercent.join(" … ")} %), ` +
+          `A/A control ${m.controlPercent} % (rounds ${m.controlRangePercent.join(" … ")} %): ${m.verdict} (${m.budgetPercent} %)`,
       );
     }
 

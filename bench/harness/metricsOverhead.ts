@@ -1,27 +1,60 @@
 /**
- * What metrics and the access log cost: the same cheap scenario against four API instances —
- * both off, metrics only (METRICS_PORT), the access log only (ACCESS_LOG), both on — measured in
- * alternation (so drift in the machine's load hits all alike; each run the same length, the same
- * connections and requests, the order rotated every run); medians of the runs. The split says
- * which of the two costs what when the sum is over budget. While the instances with metrics are
- * loaded, /metrics is scraped as Prometheus would (monitoring/prometheus/prometheus.yml: every
- * 15 s), so the cost of rendering the registry and collecting the database's metrics counts too;
- * the access log goes to a pipe the benchmark drains without reading
- * (bench/harness/processes.ts), as to journald or docker. Budget: under 2 % of throughput (both
- * on against both off).
+ * What metrics cost in throughput: the same cheap scenario against our API without metrics,
+ * without them again (an A/A control), and with METRICS_PORT set — the access log on in all
+ * three, as it is by default, so the figure is what turning metrics on costs a deployment (the
+ * access log's own cost per request: observerCost.ts) —, in paired rounds (bench/harness/overheadRounds.ts: the order of the roles
+ * changes every round, the figure is the median of the per-round ratios to `off`, reported with
+ * the control's spread, so a reader can tell noise from cost).
+ *
+ * Every round starts three fresh API processes, one per role, warms each up (JIT, its connection
+ * pool, PostgreSQL's caches for its backends), then loads them in turn in slices of
+ * METRICS_OVERHEAD_SLICE_SECONDS, the order turning every slice, until each has had `seconds`:
+ * this shared machine's speed drifts by 10–30 % over minutes (other tenants), and a role measured
+ * in one block of its own took that drift with it; in slices, all three see the same machine.
+ * No process plays a role twice; the idle ones wait (their timers cost ~3 ms a second).
+ *
+ * The instances write their output to a file of their own (processes.ts ChildOutput), not to a
+ * pipe the benchmark drains: draining an access log line per request cost the load generator's
+ * process (on the same cores) and blocked the instance whenever the pipe was full, which is what
+ * made the former harness (four instances alive at once, their output piped) unfair. Production
+ * writes logs to stdout for the platform to collect; a write(2) to a file is a fair stand-in.
+ * After each run the file is checked: the instance logged an access line for every request
+ * measured.
+ *
+ * Each instance's CPU time is summed over its own slices (/proc, before and after each): what a
+ * steadily loaded instance spends per request, its periodic work included in proportion — /metrics
+ * scraped as Prometheus would (every 15 s, monitoring/prometheus/prometheus.yml, from the start
+ * of the slices) and the database collection (src/metrics/database.ts, every 15 s from the
+ * process's start) land in its slices as often as the slices' share of the round. Budget: under
+ * 2 % of throughput.
  */
-import { runLoad, type HttpRequest } from "./load.ts";
-import { freePort, startApi, type Child, type ServiceEnv } from "./processes.ts";
-import { median } from "./stats.ts";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+
+import { runLoad, type HttpRequest, type LoadResult } from "./load.ts";
+import {
+  BALANCED_ROUNDS,
+  ROLE_SETTINGS,
+  roundOrder,
+  summariseRounds,
+  type Role,
+  type Judged,
+  type Round,
+  type Verdict,
+  type VerdictReason,
+} from "./overheadRounds.ts";
+import { processCpuSeconds } from "./observerCost.ts";
+import { freePort, startApi, type ServiceEnv } from "./processes.ts";
+import { median, round } from "./stats.ts";
 
 export const METRICS_OVERHEAD_BUDGET_PERCENT = 2;
-/** Fewer alternating runs leave a 2 % difference within the noise of a shared machine. */
-export const METRICS_OVERHEAD_MIN_RUNS = 5;
-/**
- * Runs much shorter than a scrape interval leave the cost of a scrape to chance: `npm run bench`
- * measures this with runs of at least this long (bench/cli.ts).
- */
-export const METRICS_OVERHEAD_MIN_SECONDS = 10;
+/** Every order of the three roles once (overheadRounds.ts). */
+export const METRICS_OVERHEAD_ROUNDS = BALANCED_ROUNDS;
+/** `npm run bench` measures each run at least this long (bench/cli.ts). */
+export const METRICS_OVERHEAD_MIN_SECONDS = 8;
+/** Load before each measured run, on the same instance (at most the run's length). */
+export const METRICS_OVERHEAD_WARM_UP_SECONDS = 3;
 /** Prometheus's scrape interval (monitoring/prometheus/prometheus.yml). */
 const SCRAPE_INTERVAL_MS = 15_000;
 
@@ -50,31 +83,127 @@ function scrapeWhile(url: string): () => Promise<void> {
   };
 }
 
-export interface MetricsOverhead {
+/** A judged comparison (overheadRounds.ts) as the result's flat figures. */
+export interface JudgedFigures {
+  /** How much slower (or costlier) metrics on is than off, percent: median of the per-round ratios. */
+  overheadPercent: number;
+  overheadRangePercent: [number, number];
+  /** The sign test's interval of that median (overheadRounds.ts); null: too few rounds. */
+  overheadIntervalPercent: [number, number] | null;
+  /** The same for the control (identical to off): what noise alone gives. */
+  controlPercent: number;
+  controlRangePercent: [number, number];
+  controlIntervalPercent: [number, number] | null;
+  /** The intervals' actual confidence, percent (at least 95; null: too few rounds). */
+  confidencePercent: number | null;
+  /** The largest disagreement of the two identical instances in a round, percent. */
+  noisePercent: number;
+  /** The A/A control's interval holds 0: the harness treated two identical instances alike. */
+  fair: boolean;
+  verdict: Verdict;
+  reason: VerdictReason;
+}
+
+export interface MetricsOverhead extends JudgedFigures {
   caseId: string;
   connections: number;
-  runs: number;
+  rounds: number;
+  /** Seconds per measured run, and of load before it on the same instance. */
   seconds: number;
-  /** Requests per second, median of the runs: metrics and the access log on. */
+  warmUpSeconds: number;
+  /** Requests per second, median over the rounds: METRICS_PORT and ACCESS_LOG on. */
   rpsWithMetrics: number;
-  /** Both off. */
+  /** Metrics off (the reference). */
   rpsWithout: number;
-  /** Metrics on (METRICS_PORT, scraped), the access log off. */
-  rpsMetricsOnly: number;
-  /** The access log on, metrics off. */
-  rpsAccessLogOnly: number;
-  /** (without − with) / without, in percent (negative: noise in favour of metrics). */
-  overheadPercent: number;
-  /** The same for metrics alone and the access log alone. */
-  metricsOnlyPercent: number;
-  accessLogOnlyPercent: number;
+  /** Metrics off, the A/A control. */
+  rpsControl: number;
+  /**
+   * The API process's CPU time per request (µs, medians over the rounds) and how much more metrics
+   * on spends than off (paired, with the A/A control); null where /proc is not there.
+   */
+  cpu: ({ usWithMetrics: number; usWithout: number; usControl: number } & JudgedFigures) | null;
+  perRound: Round[];
   budgetPercent: number;
 }
 
-type Setting = "both" | "off" | "metrics" | "accessLog";
+function figuresOf(j: Judged): JudgedFigures {
+  const interval = (p: Judged["overhead"]): [number, number] | null =>
+    p.interval ? [p.interval.lowPercent, p.interval.highPercent] : null;
+  return {
+    overheadPercent: j.overhead.medianPercent,
+    overheadRangePercent: [j.overhead.minPercent, j.overhead.maxPercent],
+    overheadIntervalPercent: interval(j.overhead),
+    controlPercent: j.control.medianPercent,
+    controlRangePercent: [j.control.minPercent, j.control.maxPercent],
+    controlIntervalPercent: interval(j.control),
+    confidencePercent: j.overhead.interval?.confidencePercent ?? null,
+    noisePercent: j.noisePercent,
+    fair: j.fair,
+    verdict: j.verdict,
+    reason: j.reason,
+  };
+}
 
-const percentBelow = (rps: number, without: number): number =>
-  without > 0 ? Math.round(((without - rps) / without) * 1000) / 10 : 0;
+/** Lines of the access log in an instance's output. */
+async function accessLines(file: string): Promise<number> {
+  const text = await readFile(file, "utf8");
+  let n = 0;
+  for (const line of text.split("\n")) if (line.includes('"component":"access"')) n += 1;
+  return n;
+}
+
+/** The result of the rounds (exported for tests of the reporting). */
+export function metricsOverheadOf(o: {
+  caseId: string;
+  connections: number;
+  seconds: number;
+  warmUpSeconds: number;
+  rounds: Round[];
+}): MetricsOverhead {
+  const budgetPercent = METRICS_OVERHEAD_BUDGET_PERCENT;
+  const s = summariseRounds(o.rounds, budgetPercent);
+  const rps = (role: Role): number => round(median(o.rounds.map((r) => r.rps[role])), 1);
+  const cpuUs = (role: Role): number => round(median(o.rounds.map((r) => r.cpuUs?.[role] ?? 0)), 1);
+  return {
+    caseId: o.caseId,
+    connections: o.connections,
+    rounds: o.rounds.length,
+    seconds: o.seconds,
+    warmUpSeconds: o.warmUpSeconds,
+    rpsWithMetrics: rps("metrics"),
+    rpsWithout: rps("off"),
+    rpsControl: rps("control"),
+    ...figuresOf(s),
+    cpu: s.cpu
+      ? {
+          usWithMetrics: cpuUs("metrics"),
+          usWithout: cpuUs("off"),
+          usControl: cpuUs("control"),
+          ...figuresOf(s.cpu),
+        }
+      : null,
+    perRound: o.rounds,
+    budgetPercent,
+  };
+}
+
+/** How long one role is loaded before the next takes over, within a round. */
+export const METRICS_OVERHEAD_SLICE_SECONDS = 2;
+
+/** One role's running instance in a round, and what its slices added up to. */
+interface Instance {
+  role: Role;
+  api: Awaited<ReturnType<typeof startApi>>;
+  file: string;
+  scrapeUrl: string | null;
+  linesBefore: number;
+  requests: number;
+  errors: number;
+  firstError: string | null;
+  elapsedSeconds: number;
+  /** CPU time over its slices (null: /proc is not there). */
+  cpuSeconds: number | null;
+}
 
 export async function measureMetricsOverhead(o: {
   service: ServiceEnv;
@@ -82,68 +211,162 @@ export async function measureMetricsOverhead(o: {
   caseId: string;
   next: () => HttpRequest;
   connections: number;
+  /** Seconds each role is measured per round, in slices of METRICS_OVERHEAD_SLICE_SECONDS. */
   seconds: number;
-  runs: number;
+  /** Default METRICS_OVERHEAD_ROUNDS; at least 2 (a spread needs two). */
+  rounds?: number;
+  /** Default METRICS_OVERHEAD_SLICE_SECONDS (tests use shorter ones). */
+  sliceSeconds?: number;
+  progress?: (line: string) => void;
+  /** Told of each slice as it starts: the round (from 0), the role, and the pids alive. */
+  onSlice?: (round: number, role: Role, alive: number[]) => void;
 }): Promise<MetricsOverhead> {
-  const children: Child[] = [];
-  const runs = Math.max(o.runs, METRICS_OVERHEAD_MIN_RUNS);
-  const scrapeUrls: string[] = [];
-  const start = async (metrics: boolean, accessLog: boolean) => {
+  const rounds = Math.max(o.rounds ?? METRICS_OVERHEAD_ROUNDS, 2);
+  const warmUpSeconds = Math.min(METRICS_OVERHEAD_WARM_UP_SECONDS, o.seconds);
+  const slices = Math.max(
+    1,
+    Math.round(o.seconds / (o.sliceSeconds ?? METRICS_OVERHEAD_SLICE_SECONDS)),
+  );
+  const sliceSeconds = o.seconds / slices;
+  const dir = await mkdtemp(path.join(os.tmpdir(), "mking-bench-overhead-"));
+  const load = (url: string, seconds: number): Promise<LoadResult> =>
+    runLoad({ url, connections: o.connections, seconds, next: o.next });
+
+  /** A fresh instance in `role`, its output to a file of its own. */
+  const start = async (role: Role, r: number): Promise<Instance> => {
+    const { metrics, accessLog } = ROLE_SETTINGS[role];
     const env: Record<string, string> = { ...o.extra, ACCESS_LOG: String(accessLog) };
+    let scrapeUrl: string | null = null;
     if (metrics) {
       const port = await freePort();
       env.METRICS_PORT = String(port);
-      scrapeUrls.push(`http://127.0.0.1:${port}/metrics`);
+      scrapeUrl = `http://127.0.0.1:${port}/metrics`;
     }
-    const child = await startApi(o.service, env);
-    children.push(child);
-    return child;
-  };
-  try {
-    const targets: Record<Setting, Child & { url: string }> = {
-      both: await start(true, true),
-      off: await start(false, false),
-      metrics: await start(true, false),
-      accessLog: await start(false, true),
+    const file = path.join(dir, `round${r + 1}-${role}.log`);
+    const api = await startApi(o.service, env, { file });
+    return {
+      role,
+      api,
+      file,
+      scrapeUrl,
+      linesBefore: 0,
+      requests: 0,
+      errors: 0,
+      firstError: null,
+      elapsedSeconds: 0,
+      cpuSeconds: 0,
     };
-    const settings = Object.keys(targets) as Setting[];
-    const seconds = o.seconds;
-    const load = (target: Child & { url: string }) =>
-      runLoad({ url: target.url, connections: o.connections, seconds, next: o.next });
-    // warm them up
-    for (const setting of settings) await load(targets[setting]);
-    // Prometheus's cadence over the whole measurement, not a scrape at the start of every run
-    // (short runs would pay a full database collection each, several times what 15 s costs)
-    const stopScraping = scrapeUrls.map((url) => scrapeWhile(url));
-    const rps: Record<Setting, number[]> = { both: [], off: [], metrics: [], accessLog: [] };
+  };
+
+  /** One slice of load on `x`, added to its totals. */
+  const slice = async (x: Instance): Promise<void> => {
+    const cpuBefore = processCpuSeconds(x.api.pid);
+    const startedAt = performance.now();
+    const result = await load(x.api.url, sliceSeconds);
+    x.elapsedSeconds += (performance.now() - startedAt) / 1000;
+    const cpuAfter = processCpuSeconds(x.api.pid);
+    x.cpuSeconds =
+      x.cpuSeconds !== null && cpuBefore !== null && cpuAfter !== null
+        ? x.cpuSeconds + (cpuAfter - cpuBefore)
+        : null;
+    x.requests += result.requests;
+    x.errors += result.errors;
+    x.firstError ??= result.firstError;
+  };
+
+  /**
+   * One round: the three instances started and warmed up in the round's order, then loaded in
+   * turn, one slice each, the order turning by one every slice, until each had `seconds`; all
+   * alive throughout (an idle one only waits), so a change in the machine's speed during the
+   * round falls on all three alike.
+   */
+  const measureRound = async (order: Role[], r: number): Promise<Instance[]> => {
+    const instances: Instance[] = [];
+    const stops: Array<() => Promise<void>> = [];
     try {
-      for (let run = 0; run < runs; run++) {
-        // rotate which goes first
-        for (let i = 0; i < settings.length; i++) {
-          const setting = settings[(run + i) % settings.length]!;
-          rps[setting].push((await load(targets[setting])).rps);
+      for (const role of order) {
+        const x = await start(role, r);
+        instances.push(x);
+        stops.push(() => x.api.stop());
+      }
+      for (const x of instances) {
+        await load(x.api.url, warmUpSeconds);
+        x.linesBefore = await accessLines(x.file);
+      }
+      const metricsInstance = instances.find((x) => x.scrapeUrl !== null);
+      const stopScraping = metricsInstance?.scrapeUrl
+        ? scrapeWhile(metricsInstance.scrapeUrl)
+        : null;
+      try {
+        for (let k = 0; k < slices; k++) {
+          for (let i = 0; i < instances.length; i++) {
+            const x = instances[(i + k) % instances.length]!;
+            o.onSlice?.(
+              r,
+              x.role,
+              instances.map((y) => y.api.pid),
+            );
+            await slice(x);
+          }
+        }
+      } finally {
+        await stopScraping?.();
+      }
+      for (const x of instances) {
+        await x.api.stop(); // its last lines written (src/log.ts flushes at exit)
+        const logged = (await accessLines(x.file)) - x.linesBefore;
+        const { accessLog } = ROLE_SETTINGS[x.role];
+        if (accessLog ? logged < x.requests : logged !== 0) {
+          throw new Error(
+            `the ${x.role} instance logged ${logged} access lines for ${x.requests} requests (${x.file})`,
+          );
+        }
+        if (x.errors > 0 || x.requests === 0) {
+          throw new Error(
+            `the ${x.role} instance failed requests: ${x.firstError ?? "none served"}`,
+          );
         }
       }
+      return instances;
     } finally {
-      await Promise.all(stopScraping.map((stop) => stop()));
+      await Promise.all(stops.map((stop) => stop()));
     }
-    const rounded = (setting: Setting): number => Math.round(median(rps[setting]) * 10) / 10;
-    const without = median(rps.off);
-    return {
+  };
+
+  try {
+    const measured: Round[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const order = roundOrder(r);
+      const instances = await measureRound(order, r);
+      const rps: Partial<Record<Role, number>> = {};
+      const cpu: Partial<Record<Role, number>> = {};
+      let cpuMeasured = true;
+      for (const x of instances) {
+        rps[x.role] = round(x.requests / x.elapsedSeconds, 1);
+        if (x.cpuSeconds === null) cpuMeasured = false;
+        else cpu[x.role] = round((x.cpuSeconds * 1e6) / x.requests, 1);
+      }
+      const done = rps as Record<Role, number>;
+      measured.push({
+        order,
+        rps: done,
+        ...(cpuMeasured ? { cpuUs: cpu as Record<Role, number> } : {}),
+      });
+      o.progress?.(
+        `round ${r + 1}/${rounds}: ${order.map((role) => `${role} ${done[role]}`).join(", ")} req/s` +
+          (cpuMeasured
+            ? `; API CPU per request ${order.map((role) => `${role} ${cpu[role]}`).join(", ")} µs`
+            : ""),
+      );
+    }
+    return metricsOverheadOf({
       caseId: o.caseId,
       connections: o.connections,
-      runs,
-      seconds,
-      rpsWithMetrics: rounded("both"),
-      rpsWithout: rounded("off"),
-      rpsMetricsOnly: rounded("metrics"),
-      rpsAccessLogOnly: rounded("accessLog"),
-      overheadPercent: percentBelow(median(rps.both), without),
-      metricsOnlyPercent: percentBelow(median(rps.metrics), without),
-      accessLogOnlyPercent: percentBelow(median(rps.accessLog), without),
-      budgetPercent: METRICS_OVERHEAD_BUDGET_PERCENT,
-    };
+      seconds: o.seconds,
+      warmUpSeconds,
+      rounds: measured,
+    });
   } finally {
-    await Promise.all(children.map((c) => c.stop()));
+    await rm(dir, { recursive: true, force: true });
   }
 }

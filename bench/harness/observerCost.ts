@@ -5,8 +5,8 @@
  * Per request the API, with METRICS_PORT or ACCESS_LOG on, runs the request observer
  * (src/http/requestObserver.ts: request id, in-flight gauge, duration histogram and response
  * counter of src/metrics/api.ts, the access log line through src/log.ts, the user tag) and the
- * GraphQL hooks of plugins/metrics.ts (the wrapped execution config, operation name and type,
- * the result kept for the observer). Here the very same functions run on minimal request and
+ * GraphQL hooks of plugins/metrics.ts (the operation's name and type from grafast's
+ * `prepareArgs`, the response's errors looked for in the body grafserv sends). Here the very same functions run on minimal request and
  * response objects (a real http.ServerResponse, authenticated by the real middleware), against
  * the same path with both off (the unwrapped hooks, no observer): interleaved batches, medians.
  * The access log goes to a sink that discards; writing the line is timed on its own (one
@@ -22,7 +22,7 @@ import { IncomingMessage, ServerResponse } from "node:http";
 import { Socket } from "node:net";
 
 import type { Request, Response } from "express";
-import { parse, type DocumentNode } from "postgraphile/graphql";
+import { parse } from "postgraphile/graphql";
 
 import { authenticateRequests } from "../../src/auth/request.ts";
 import { SessionRegistry } from "../../src/auth/sessions.ts";
@@ -62,29 +62,24 @@ export interface RequestObservationCost {
 }
 
 type Middleware = NonNullable<NonNullable<typeof MetricsPlugin.grafserv>["middleware"]>;
+type GrafastMiddleware = NonNullable<NonNullable<typeof MetricsPlugin.grafast>["middleware"]>;
 /** A hook as a plain function (the plugin defines them so, not as descriptors). */
 type Plain<T> = Extract<T, (...args: never) => unknown>;
-type SetPreset = Plain<Middleware["setPreset"]>;
 type ProcessRequest = Plain<Middleware["processRequest"]>;
+type PrepareArgs = Plain<GrafastMiddleware["prepareArgs"]>;
 
 function plain<T>(hook: T): Plain<T> {
   if (typeof hook !== "function") throw new Error("plugins/metrics.ts: a hook is not a function");
   return hook as Plain<T>;
 }
-type SetPresetEvent = Parameters<SetPreset>[1];
 type ProcessRequestEvent = Parameters<ProcessRequest>[1];
-type ExecutionConfig = Awaited<ReturnType<SetPresetEvent["getExecutionConfig"]>>;
-type ExecuteArgs = Parameters<ExecutionConfig["execute"]>[0];
+type PrepareArgsEvent = Parameters<PrepareArgs>[1];
 type RequestResult = Awaited<ReturnType<Parameters<ProcessRequest>[0]>>;
 
-/** The execution config grafserv would hand out, reduced to what the hooks touch. */
-function baseExecutionConfig(document: DocumentNode): ExecutionConfig {
-  const result = { data: { userByUsername: { id: "1", username: "a", displayName: "A" } } };
-  return {
-    parseAndValidate: () => ({ document, errors: undefined }),
-    execute: async () => result,
-  } as unknown as ExecutionConfig;
-}
+/** What grafserv sends for the query: the execution result as JSON, without errors. */
+const RESPONSE_BODY = Buffer.from(
+  JSON.stringify({ data: { userByUsername: { id: "1", username: "a", displayName: "A" } } }),
+);
 
 /** A logger like the API's in production (JSON), whose lines go nowhere; the last line kept. */
 function discardingLogger(): { log: Logger; lastLine: () => string } {
@@ -149,44 +144,42 @@ export async function measureRequestObservation(o: {
     document.definitions.find((d) => d.kind === "OperationDefinition")?.name?.value ?? "";
   const { req, res } = await authenticatedRequest(o.tokens, query, operationName);
 
-  // both off: what grafserv calls, unwrapped
-  const base = baseExecutionConfig(document);
-  const baseGetConfig: SetPresetEvent["getExecutionConfig"] = () => base;
-  const requestResult = { type: "graphql", statusCode: 200 } as unknown as RequestResult;
+  // both off: what grafserv does around the execution (here: nothing), and its response
+  const requestResult = {
+    type: "buffer",
+    statusCode: 200,
+    headers: {},
+    buffer: RESPONSE_BODY,
+  } as unknown as RequestResult;
   const nextRequest = async (): Promise<RequestResult> => requestResult;
   // the plugin only calls next()
   const next = nextRequest as unknown as Parameters<ProcessRequest>[0];
+  const execute = async (): Promise<void> => undefined;
 
   // both on: the same, through plugins/metrics.ts, and the request observer in front
-  const middleware = MetricsPlugin.grafserv!.middleware!;
-  const setPreset = plain(middleware.setPreset);
-  const processRequest = plain(middleware.processRequest);
-  const presetEvent = { getExecutionConfig: baseGetConfig } as unknown as SetPresetEvent;
-  await setPreset((() => undefined) as unknown as Parameters<SetPreset>[0], presetEvent);
-  const wrappedGetConfig = presetEvent.getExecutionConfig;
+  const processRequest = plain(MetricsPlugin.grafserv!.middleware!.processRequest);
+  const prepareArgs = plain(MetricsPlugin.grafast!.middleware!.prepareArgs);
   const accessLog = discardingLogger();
   const observer = observeRequests({
     metrics: new ApiMetrics(new ProcessMetrics()),
     accessLog: accessLog.log.child({ component: "access" }),
     userIdSalt: "bench-salt",
   });
-  const ctx = { expressv4: { req, res } } as unknown as Parameters<typeof baseGetConfig>[0];
+  const ctx = { expressv4: { req, res } };
   const requestEvent = {
     requestDigest: { requestContext: ctx },
   } as unknown as ProcessRequestEvent;
-  const grafserv = {} as ThisParameterType<typeof baseGetConfig>;
+  const argsEvent = {
+    args: { document, operationName, requestContext: ctx },
+  } as unknown as PrepareArgsEvent;
+  const prepared = (() => argsEvent.args) as unknown as Parameters<PrepareArgs>[0];
   const noop = (): void => undefined;
 
-  const serve = async (getConfig: typeof baseGetConfig): Promise<void> => {
-    const config = await getConfig.call(grafserv, ctx);
-    const { document: parsed } = config.parseAndValidate(query);
-    await config.execute({ document: parsed, operationName } as unknown as ExecuteArgs);
-  };
   let sink = 0;
   const offBatch = async (): Promise<number> => {
     const start = process.hrtime.bigint();
     for (let i = 0; i < perBatch; i += 1) {
-      await serve(baseGetConfig);
+      await execute();
       const result = await nextRequest();
       res.emit("close");
       sink += result === requestResult ? 1 : 0;
@@ -197,7 +190,8 @@ export async function measureRequestObservation(o: {
     const start = process.hrtime.bigint();
     for (let i = 0; i < perBatch; i += 1) {
       observer(req, res, noop);
-      await serve(wrappedGetConfig);
+      await prepareArgs(prepared, argsEvent);
+      await execute();
       const result = await processRequest(next, requestEvent);
       res.emit("close");
       sink += result === requestResult ? 1 : 0;

@@ -6,6 +6,7 @@
  * (SIGKILL after a grace period) and never outlives the benchmark.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync, readSync, watch } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 
@@ -49,24 +50,69 @@ function exited(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-/** Starts `node <args>` in the project folder; resolves when a line of output matches `ready`. */
+/**
+ * Where a child's output goes instead of a pipe to the benchmark: a file (appended), its stdout
+ * and stderr both. The child writes to it directly (its fd 1 and 2), so its output costs the
+ * benchmark's process nothing, however much there is (metricsOverhead.ts: an access log line per
+ * request). Production writes logs to stdout for the platform to collect; writing them to a file
+ * descriptor is a fair stand-in for that.
+ */
+export interface ChildOutput {
+  file: string;
+}
+
+/** Calls `onChunk` with what is appended to `file`, until the returned function is called. */
+function followFile(file: string, onChunk: (chunk: Buffer) => void): () => void {
+  let offset = 0;
+  const buffer = Buffer.alloc(64 * 1024);
+  const read = (): void => {
+    const fd = openSync(file, "r");
+    try {
+      for (let n = readSync(fd, buffer, 0, buffer.length, offset); n > 0;) {
+        offset += n;
+        onChunk(Buffer.from(buffer.subarray(0, n)));
+        n = readSync(fd, buffer, 0, buffer.length, offset);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const watcher = watch(file, read);
+  // fs.watch misses what was written before it was set up, and is not told on every file
+  // system: read now, and every 250 ms as well
+  const timer = setInterval(read, 250);
+  read();
+  return () => {
+    watcher.close();
+    clearInterval(timer);
+  };
+}
+
+/**
+ * Starts `node <args>` in the project folder; resolves when a line of output matches `ready`.
+ * Its output goes to a pipe the benchmark drains, or with `output` to a file.
+ */
 export async function startChild(
   name: string,
   args: string[],
   env: Record<string, string>,
   ready: RegExp,
   timeoutMs = 60_000,
+  output: ChildOutput | null = null,
 ): Promise<Child> {
+  const fd = output ? openSync(output.file, "a") : null;
   const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: fd === null ? ["ignore", "pipe", "pipe"] : ["ignore", fd, fd],
   });
+  if (fd !== null) closeSync(fd); // the child has its own
   const killOnExit = (): void => void child.kill("SIGKILL");
   process.once("exit", killOnExit);
   child.once("exit", () => process.removeListener("exit", killOnExit));
   let tail = "";
   let onData: ((chunk: Buffer) => void) | null = null;
+  let unfollow: (() => void) | null = null;
   const onError = (chunk: Buffer): void => void (tail = (tail + chunk.toString()).slice(-4000));
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -96,15 +142,17 @@ export async function startChild(
         }
       }
     };
+    if (output) unfollow = followFile(output.file, onData);
     child.stdout?.on("data", onData);
     child.stderr?.on("data", onError);
     child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited (code ${code}) before it was ready:\n${tail}`));
     });
-  });
-  // Keep draining output so the child never blocks on a full pipe, without reading it: an
-  // access log line per request must not cost the load generator's process (metricsOverhead.ts).
+  }).finally(() => unfollow?.());
+  // Keep draining a pipe so the child never blocks on it (without reading it). Draining still
+  // costs this process a wake-up per chunk, and a child blocks while it is busy: where the
+  // output is heavy (an access log line per request), give the child a file (ChildOutput).
   if (onData) child.stdout?.off("data", onData);
   child.stderr?.off("data", onError);
   child.stdout?.resume();
@@ -155,6 +203,7 @@ export function serviceEnv(
 export async function startApi(
   s: ServiceEnv,
   extra: Record<string, string> = {},
+  output: ChildOutput | null = null,
 ): Promise<Child & { url: string }> {
   const port = await freePort();
   const child = await startChild(
@@ -162,6 +211,8 @@ export async function startApi(
     ["src/main.ts", "server"],
     serviceEnv(s, { PORT: String(port), ...extra }),
     /GraphQL API ready at (http:\/\/[^/\s"]+)\/graphql/,
+    undefined,
+    output,
   );
   return Object.assign(child, { url: child.ready[1]! });
 }
@@ -170,7 +221,13 @@ export async function startWorker(
   s: ServiceEnv,
   extra: Record<string, string> = {},
 ): Promise<Child> {
-  return startChild("worker", ["src/main.ts", "worker"], serviceEnv(s, extra), /worker ready/);
+  // no schedule: a nightly purge (soft-deleted posts at 04:20 UTC…) would change the data set
+  return startChild(
+    "worker",
+    ["src/main.ts", "worker"],
+    serviceEnv(s, { WORKER_CRON: "false", ...extra }),
+    /worker ready/,
+  );
 }
 
 /** The raw-SQL baseline server; resolves with its base URL. */

@@ -8,8 +8,14 @@
  * Besides latency and what was missed, it reports the database's side per message sent, from
  * pg_stat_statements (top-level statements only: what the API sends) and pg_stat_database:
  * audience statements, shared payload reads (app_hidden.read_as_each), other statements
- * (payload reads run alone, probes), transactions; and the API pool's waiting clients, sampled
- * from each instance's /metrics every 100 ms.
+ * (payload reads run alone, probes), transactions, and every statement by kind (presence writes
+ * apart, so what spills over from a scenario's sockets shows); and the API pool's waiting
+ * clients, sampled from each instance's /metrics every 100 ms.
+ *
+ * Between scenarios, presence settles: after a scenario's sockets close, the next one waits until
+ * every one of its users has a last-seen time from after the close (app_hidden.record_last_seen,
+ * one write per user, queued on each instance's presence connection), so those writes are done
+ * before the next measurement starts.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
@@ -54,13 +60,20 @@ export interface DatabaseCost {
   /** Per message sent, over all instances. */
   audience: number;
   sharedReads: number;
-  /** Statements other than transaction control, the send, the audience and shared reads. */
+  /**
+   * Statements other than transaction control and setup, the send, the audience, shared reads,
+   * presence and the benchmark's own metrics scrapes: payload reads run alone, describes, ….
+   */
   other: number;
+  /** Presence notices, heartbeats and last-seen writes (not the event's cost; a spill-over shows). */
+  presence: number;
   /** The send mutation's own statements (its SQL; control statements excluded). */
   send: number;
   /** Audience + shared reads + other, per message and instance: the realtime cost of an event. */
   perEventPerInstance: number;
   transactions: number;
+  /** Statements per message by kind (all instances, control statements excluded), most first. */
+  byKind: Record<string, number>;
 }
 
 export interface PoolWait {
@@ -85,6 +98,12 @@ export interface ScaleResult {
   failed: number;
   errors: string[];
   latencyMs: Percentiles;
+  /**
+   * The sender's side of the same messages: send → the mutation's answer (the message stored,
+   * its event published). What send → receive adds to it is the realtime path: LISTEN, the
+   * audience, the shared read, the socket.
+   */
+  ackMs: Percentiles;
   setupSeconds: number;
   sendSeconds: number;
   database: DatabaseCost | null;
@@ -124,7 +143,9 @@ async function makeChats(ownerUrl: string, groups: string[][]): Promise<string[]
   });
 }
 
-async function send(apiUrl: string, token: string, c: string, text: string): Promise<void> {
+/** Sends one message; resolves with how long the mutation took (send → acknowledged), ms. */
+async function send(apiUrl: string, token: string, c: string, text: string): Promise<number> {
+  const started = now();
   const res = await fetch(`${apiUrl}/graphql`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
@@ -132,9 +153,10 @@ async function send(apiUrl: string, token: string, c: string, text: string): Pro
   });
   const body = (await res.json()) as { errors?: unknown[] };
   if (body.errors) throw new Error(`sendMessage failed: ${JSON.stringify(body.errors)}`);
+  return now() - started;
 }
 
-async function pooled(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
+async function pooled(tasks: (() => Promise<unknown>)[], limit: number): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(limit, tasks.length) }, async () => {
@@ -243,28 +265,102 @@ async function transactions(ownerUrl: string): Promise<number> {
   });
 }
 
-function costOf(rows: StatementRow[], messages: number, instances: number, spent: number) {
-  let audience = 0;
-  let sharedReads = 0;
-  let sendCalls = 0;
-  let other = 0;
+/** Statement kinds, the first that matches names a statement (pg_stat_statements' text). */
+const KINDS: [string, RegExp][] = [
+  ["audience", /_audience\(/],
+  ["shared read", /read_as_each/],
+  ["send", /send_message/i],
+  ["presence", /record_last_seen|pg_notify/],
+  ["describe (column types)", /as shared_read limit 0/],
+  ["payload read alone", /^\s*select\b[\s\S]*\bfrom "app_public"\./],
+  // a transaction's role and claims (pg_stat_statements numbers the constants: not CONTROL)
+  ["settings (transaction setup)", /^\s*(select set_config|set )/i],
+  // the bench's own /metrics sampling (samplePools), not the API's work for the messages
+  ["metrics scrape", /task_identifier|pg_is_in_recovery|pg_total_relation_size/],
+];
+
+/** A statement's kind: a known one, else its first words. */
+function kindOf(query: string): string {
+  for (const [kind, pattern] of KINDS) if (pattern.test(query)) return kind;
+  return `other: ${query.replace(/\s+/g, " ").trim().slice(0, 60)}`;
+}
+
+function costOf(
+  rows: StatementRow[],
+  messages: number,
+  instances: number,
+  spent: number,
+): DatabaseCost {
+  const calls = new Map<string, number>();
   for (const r of rows) {
-    const calls = Number(r.calls);
     if (CONTROL.test(r.query)) continue;
-    if (/_audience\(/.test(r.query)) audience += calls;
-    else if (/read_as_each/.test(r.query)) sharedReads += calls;
-    else if (/send_message/i.test(r.query)) sendCalls += calls;
-    else other += calls;
+    const kind = kindOf(r.query);
+    calls.set(kind, (calls.get(kind) ?? 0) + Number(r.calls));
   }
   const per = (n: number): number => Math.round((n / messages) * 100) / 100;
+  const of = (kind: string): number => calls.get(kind) ?? 0;
+  const known = new Set([
+    "audience",
+    "shared read",
+    "send",
+    "presence",
+    "settings (transaction setup)",
+    "metrics scrape",
+  ]);
+  const other = [...calls].reduce((n, [k, c]) => (known.has(k) ? n : n + c), 0);
+  const byKind = Object.fromEntries(
+    [...calls].sort((a, b) => b[1] - a[1]).map(([k, c]) => [k, per(c)] as const),
+  );
   return {
-    audience: per(audience),
-    sharedReads: per(sharedReads),
+    audience: per(of("audience")),
+    sharedReads: per(of("shared read")),
     other: per(other),
-    send: per(sendCalls),
-    perEventPerInstance: per((audience + sharedReads + other) / instances),
+    presence: per(of("presence")),
+    send: per(of("send")),
+    perEventPerInstance: per((of("audience") + of("shared read") + other) / instances),
     transactions: per(spent),
+    byKind,
   };
+}
+
+/** The database's clock (last-seen times are written with it). */
+async function databaseNow(ownerUrl: string): Promise<string> {
+  return withClient(ownerUrl, async (c) => {
+    const { rows } = await c.query<{ at: string }>(`select clock_timestamp()::text as at`);
+    return rows[0]!.at;
+  });
+}
+
+/**
+ * Waits until every user in `userIds` has a last-seen time from `since` on: their sockets closed
+ * and each instance has stored them offline (its presence writes for them are done). Gives up,
+ * saying so, after `timeoutMs`.
+ */
+async function presenceSettled(
+  ctx: ScaleContext,
+  id: string,
+  userIds: string[],
+  since: string,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const started = now();
+  await withClient(ctx.ownerUrl, async (c) => {
+    for (;;) {
+      const { rows } = await c.query<{ n: string }>(
+        `select count(*)::text as n from app_private.last_seen
+          where user_id = any($1::uuid[]) and seen_at >= $2::timestamptz`,
+        [userIds, since],
+      );
+      const stored = Number(rows[0]!.n);
+      if (stored >= userIds.length) break;
+      if (now() - started > timeoutMs) {
+        ctx.say(`${id}: presence did not settle (${stored} of ${userIds.length} offline)`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    ctx.say(`${id}: presence settled in ${((now() - started) / 1000).toFixed(1)} s`);
+  });
 }
 
 export async function measureScale(ctx: ScaleContext, s: ScaleScenario): Promise<ScaleResult> {
@@ -291,6 +387,7 @@ export async function measureScale(ctx: ScaleContext, s: ScaleScenario): Promise
     })),
   );
   const clients = [new Clients(), new Clients()];
+  let closing: string | null = null;
   try {
     const halves = [all.filter((_, i) => i % 2 === 0), all.filter((_, i) => i % 2 === 1)];
     const opened = await Promise.all(
@@ -332,6 +429,7 @@ export async function measureScale(ctx: ScaleContext, s: ScaleScenario): Promise
     await Promise.all(clients.map((c) => c.ask({ type: "measure" }, "measure")));
     const stopSampling = samplePools(apis);
     const sendStarted = now();
+    const acks = new LatencyHistogram();
     await pooled(
       Array.from({ length: s.messages }, (_, i) => async () => {
         const g = i % groups.length;
@@ -340,7 +438,9 @@ export async function measureScale(ctx: ScaleContext, s: ScaleScenario): Promise
           const due = sendStarted + i * s.intervalMs;
           if (due > now()) await new Promise((r) => setTimeout(r, due - now()));
         }
-        await send(apis[i % apis.length]!.url, ctx.sign(sender), chats[g]!, `m${i} ${now()}`);
+        acks.record(
+          await send(apis[i % apis.length]!.url, ctx.sign(sender), chats[g]!, `m${i} ${now()}`),
+        );
       }),
       s.intervalMs ? 4 : s.concurrency,
     );
@@ -374,12 +474,16 @@ export async function measureScale(ctx: ScaleContext, s: ScaleScenario): Promise
       failed: collected.reduce((n, c) => n + c.failed, 0),
       errors: collected.flatMap((c) => c.errors).slice(0, 5),
       latencyMs: histogram.percentiles(),
+      ackMs: acks.percentiles(),
       setupSeconds: Math.round(setupSeconds * 10) / 10,
       sendSeconds: Math.round(sendSeconds * 10) / 10,
       database,
       pool,
     };
   } finally {
+    closing = await databaseNow(ctx.ownerUrl).catch(() => null);
     await Promise.all(clients.map((c) => c.close()));
+    // the next scenario starts once this one's users are stored offline
+    if (closing) await presenceSettled(ctx, s.id, users, closing);
   }
 }

@@ -77,6 +77,7 @@ describe("a benchmark run", () => {
       scale: 0.01,
       seconds: 0.3,
       runs: 1,
+      overheadRounds: 2,
       concurrency: [2],
       peer: true,
       realtime: { subscribers: 20, membersPerChat: 5, messages: 10 },
@@ -139,14 +140,17 @@ describe("a benchmark run", () => {
     expect(markdown(result)).toContain("**Session check**");
   });
 
-  it("measures the throughput with metrics and the access log on against off", () => {
+  it("measures the throughput with metrics on against off (the access log on in both), and an A/A control", () => {
     const m = result.metricsOverhead;
     expect(m).toBeTruthy();
     expect(result.cases.map((c) => c.id)).toContain(m!.caseId);
+    expect(m!.rounds).toBe(2);
     expect(m!.rpsWithMetrics).toBeGreaterThan(0);
     expect(m!.rpsWithout).toBeGreaterThan(0);
+    expect(m!.rpsControl).toBeGreaterThan(0);
     expect(m!.budgetPercent).toBe(2);
-    expect(markdown(result)).toContain("**Metrics and access log**");
+    expect(markdown(result)).toContain("**Metrics, throughput**");
+    expect(markdown(result)).toContain(`A/A control ${m!.controlPercent} %`);
   });
 
   it("captures the SQL and plans of each read scenario, the same number of statements whatever the page size", () => {

@@ -1,0 +1,141 @@
+/**
+ * `npm run bench:overhead -- [--scale 1] [--rounds 6] [--seconds 8] [--concurrency 32]`
+ *
+ * What turning metrics on costs (issue #12), on its own: the paired rounds of
+ * bench/harness/metricsOverhead.ts (fresh API processes without metrics, without again as an A/A
+ * control, with METRICS_PORT; the access log on in all, as by default) on the message list, the
+ * cheapest read of the full benchmark, against the benchmark's data set (`<database>_bench`,
+ * seeded at `--scale` when it is not already). `npm run bench` measures the same as part of its
+ * run; this runs it alone, in a few minutes. Writes bench/results/overhead-<date>.json and
+ * prints the report's lines; BENCHMARKS.md is left alone.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { parseArgs } from "node:util";
+
+import pg from "pg";
+
+import { connectDatabase } from "../src/db/connection.ts";
+import { createLogger } from "../src/log.ts";
+import { PROJECT_ROOT } from "../src/paths.ts";
+import { tokenServiceFor } from "../src/server.ts";
+import { loadConfig } from "../src/config.ts";
+import { loadBenchConfig } from "./harness/benchConfig.ts";
+import { ensureBenchDatabase } from "./harness/benchDatabase.ts";
+import { measureMetricsOverhead, METRICS_OVERHEAD_ROUNDS } from "./harness/metricsOverhead.ts";
+import { serviceEnv, stopAllChildren } from "./harness/processes.ts";
+import { benchSessionId, ensureBenchSessions } from "./harness/sessions.ts";
+import { metricsOverheadLines } from "./overheadReport.ts";
+import { SCENARIOS } from "./scenarios.ts";
+
+const { values } = parseArgs({
+  options: {
+    scale: { type: "string", default: "1" },
+    rounds: { type: "string", default: String(METRICS_OVERHEAD_ROUNDS) },
+    seconds: { type: "string", default: "8" },
+    concurrency: { type: "string", default: "32" },
+  },
+});
+const say = (line: string): void => void process.stderr.write(`bench:overhead: ${line}\n`);
+function fail(message: string): never {
+  say(message);
+  process.exit(1);
+}
+const positive = (name: string, raw: string | undefined): number => {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) fail(`--${name} must be a positive number`);
+  return n;
+};
+const scale = positive("scale", values.scale);
+const rounds = Math.round(positive("rounds", values.rounds));
+const seconds = positive("seconds", values.seconds);
+const connections = Math.round(positive("concurrency", values.concurrency));
+
+const config = loadBenchConfig(fail);
+const log = createLogger({ level: "warn", json: false });
+const db = await connectDatabase(config, log);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping`);
+    void stopAllChildren()
+      .then(() => db.close())
+      .finally(() => process.exit(130));
+  });
+}
+
+try {
+  const { ownerUrl, authUrl } = await ensureBenchDatabase({ db, scale, log, say });
+  await ensureBenchSessions(ownerUrl);
+  const service = {
+    ownerUrl,
+    authUrl,
+    authenticatorPassword: db.authenticator.password,
+    jwtSecret: randomBytes(32).toString("base64url"),
+  };
+  const ttl = { ACCESS_TOKEN_TTL_SECONDS: "14400" };
+  const tokens = tokenServiceFor(loadConfig(serviceEnv(service, ttl)));
+  const scenario = SCENARIOS.find((s) => s.name === "conversation_messages");
+  if (!scenario) fail("no conversation_messages scenario");
+
+  // participants of conversations with a page of messages to read
+  const owner = new pg.Client({ connectionString: ownerUrl });
+  await owner.connect();
+  const { rows: chats } = await owner
+    .query<{ user_id: string; conversation_id: string }>(
+      `select p.user_id, p.conversation_id
+         from app_public.conversation_participants p
+        where p.left_at is null
+          and (select count(*) from app_public.messages m
+                where m.conversation_id = p.conversation_id) >= 50
+        limit 50`,
+    )
+    .finally(() => owner.end());
+  if (chats.length === 0) fail("the data set has no conversation with 50 messages");
+
+  let i = 0;
+  const next = () => {
+    const chat = chats[i++ % chats.length]!;
+    const token = tokens.sign(chat.user_id, benchSessionId(chat.user_id)).token;
+    const fixture = {
+      userId: chat.user_id,
+      token,
+      postId: "",
+      conversationId: chat.conversation_id,
+      profileUserId: "",
+      term: "",
+      feedCursor: null,
+      feedAfter: null,
+    };
+    return {
+      path: "/graphql",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        query: scenario.graphql.query,
+        variables: scenario.graphql.variables(fixture),
+      }),
+    };
+  };
+
+  say(`${rounds} rounds of ${seconds} s at c=${connections} (message list, scale ${scale})`);
+  const m = await measureMetricsOverhead({
+    service,
+    extra: ttl,
+    caseId: "conversation_messages",
+    next,
+    connections,
+    seconds,
+    rounds,
+    progress: say,
+  });
+  const date = new Date().toISOString();
+  const dir = path.join(PROJECT_ROOT, "bench", "results");
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `overhead-${date.replace(/[:.]/g, "-")}.json`);
+  await writeFile(file, JSON.stringify({ date, scale, metricsOverhead: m }, null, 2) + "\n");
+  process.stdout.write(`${metricsOverheadLines(m).join("\n\n")}\n`);
+  say(`results: ${path.relative(PROJECT_ROOT, file)}`);
+} finally {
+  await stopAllChildren();
+  await db.close();
+}
