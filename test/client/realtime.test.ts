@@ -90,27 +90,29 @@ it.each([
   { refresh: "when the socket is closed (4401)", autoRefresh: false },
 ])("a subscription survives the token's expiry, refreshed $refresh", async ({ autoRefresh }) => {
   const [anaAccount, benAccount] = [await api.register(), await api.register()];
-  // ana's token has 4 s left; with a margin of 0.04 (2.4 s) the timer refreshes at ~1.6 s
+  const ben = clientFor(api, benAccount);
+  const chat = await conversation(ben, anaAccount);
+  // ana's token is minted last, with 10 s left; with a margin of 0.04 (2.4 s) the timer
+  // refreshes at ~7.6 s. The socket opened with it is closed at its expiry either way.
   const ana = clientFor(api, anaAccount, {
-    accessToken: tokenExpiringIn(api, anaAccount, 4),
+    accessToken: tokenExpiringIn(api, anaAccount, 10),
     refreshMargin: 0.04,
     autoRefresh,
   });
-  const ben = clientFor(api, benAccount);
   let refreshed = 0;
   ana.onSessionChange((change) => {
     if (change === "refreshed") refreshed += 1;
   });
   const connection = closes(ana);
-  const chat = await conversation(ben, anaAccount);
 
   const sub = listen(ana, chat);
   await sub.live;
+  // watched from here on, so a slow machine cannot let the resubscription pass unseen
+  const relive = api.server.log.next(/realtime: subscription live/);
   const before = await say(ben, chat, "before the expiry");
   expect(await sub.event(0)).toMatchObject({ id: before, content: "before the expiry" });
 
   // at expiry the server closes the socket; the client reconnects and subscribes again
-  const relive = api.server.log.next(/realtime: subscription live/);
   await relive;
   expect(connection).toContainEqual({
     type: "closed",
