@@ -84,6 +84,15 @@ function cannotListen(): Error {
   );
 }
 
+/**
+ * Ends a topic's LISTEN iterator. After its connection broke, PgSubscriber's `return()` rejects
+ * with the error it ended the iterator with (already handled by the pump): left unhandled, that
+ * rejection would end the process (found by the chaos soak, test/realtime/hubListenLost.test.ts).
+ */
+function closeQuietly(iterator: AsyncIterator<unknown>): void {
+  iterator.return?.().catch(() => undefined);
+}
+
 export class TopicHub {
   readonly #options: HubOptions;
   readonly #topics = new Map<string, Topic<object>>();
@@ -218,7 +227,7 @@ export class TopicHub {
     const stop = (): void => {
       stopped = true;
       confirm();
-      void inner?.return?.();
+      if (inner) closeQuietly(inner);
     };
     // events are decided concurrently and delivered in arrival order
     let delivered: Promise<void> = Promise.resolve();
@@ -258,7 +267,7 @@ export class TopicHub {
       try {
         inner = (await subscriber.subscribe(topic))[Symbol.asyncIterator]();
         if (stopped) {
-          void inner.return?.();
+          closeQuietly(inner);
           return;
         }
         for (;;) {
