@@ -1,5 +1,5 @@
 /**
- * `npm run bench:overhead -- [--scale 1] [--rounds 6] [--seconds 8] [--concurrency 32]`
+ * `npm run bench:overhead -- [--scale 1] [--rounds 6] [--seconds 8] [--concurrency 32] [--profile]`
  *
  * What turning metrics on costs (issue #12), on its own: the paired rounds of
  * bench/harness/metricsOverhead.ts (fresh API processes without metrics, without again as an A/A
@@ -7,7 +7,9 @@
  * cheapest read of the full benchmark, against the benchmark's data set (`<database>_bench`,
  * seeded at `--scale` when it is not already). `npm run bench` measures the same as part of its
  * run; this runs it alone, in a few minutes. Writes bench/results/overhead-<date>.json and
- * prints the report's lines; BENCHMARKS.md is left alone.
+ * prints the report's lines; BENCHMARKS.md is left alone. With `--profile`, every instance runs
+ * under V8's sampling profiler and the report says which share of the loaded processes' CPU ran
+ * metrics code (bench/harness/cpuProfile.ts).
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -35,6 +37,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: String(METRICS_OVERHEAD_ROUNDS) },
     seconds: { type: "string", default: "8" },
     concurrency: { type: "string", default: "32" },
+    profile: { type: "boolean", default: false },
   },
 });
 const say = (line: string): void => void process.stderr.write(`bench:overhead: ${line}\n`);
@@ -126,6 +129,7 @@ try {
     connections,
     seconds,
     rounds,
+    profile: values.profile,
     progress: say,
   });
   const date = new Date().toISOString();

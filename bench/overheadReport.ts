@@ -55,6 +55,22 @@ export function metricsOverheadLines(m: MetricsOverhead): string[] {
       `Budget ${m.budgetPercent} %: ${verdictText(m, m.budgetPercent)}.`,
     `- rounds, req/s in the order measured: ${rounds}`,
     ...cpuLines(m),
+    ...profileLines(m),
+  ];
+}
+
+function profileLines(m: MetricsOverhead): string[] {
+  const p = m.profile;
+  if (!p) return [];
+  return [
+    `**Metrics, where the CPU went** (the same runs under V8's sampling profiler, one sample ` +
+      `of the main thread per millisecond, the load slices only: bench/harness/cpuProfile.ts): ` +
+      `metrics code (src/metrics/, src/metricsServer.ts, prom-client) on the stack in ` +
+      `${p.metricsCodePercent} % of the metrics instance's busy samples (median of the rounds; ` +
+      `rounds ${p.metricsCodeRangePercent[0]} … ${p.metricsCodeRangePercent[1]} %; ` +
+      `${p.metricsCodePooledPercent} % of all ${p.busySamples.toLocaleString("en-US")} together); ` +
+      `the garbage collector ${p.gcPercent.off} % off, ${p.gcPercent.control} % control, ` +
+      `${p.gcPercent.metrics} % metrics on (medians).`,
   ];
 }
 

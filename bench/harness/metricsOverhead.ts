@@ -32,6 +32,12 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
+import {
+  monotonicMicros,
+  readProfileOf,
+  sharesInWindows,
+  type ProfileShares,
+} from "./cpuProfile.ts";
 import { runLoad, type HttpRequest, type LoadResult } from "./load.ts";
 import {
   BALANCED_ROUNDS,
@@ -122,8 +128,45 @@ export interface MetricsOverhead extends JudgedFigures {
    * on spends than off (paired, with the A/A control); null where /proc is not there.
    */
   cpu: ({ usWithMetrics: number; usWithout: number; usControl: number } & JudgedFigures) | null;
+  /** With `profile`: where the loaded processes' CPU went (cpuProfile.ts); else null. */
+  profile: ProfileFigures | null;
   perRound: Round[];
   budgetPercent: number;
+}
+
+/** The profiles of the rounds (cpuProfile.ts), summed up. */
+export interface ProfileFigures {
+  /** The metrics instance's busy samples with metrics code on the stack, percent: median. */
+  metricsCodePercent: number;
+  metricsCodeRangePercent: [number, number];
+  /** Of all rounds together: metrics samples over busy samples, percent. */
+  metricsCodePooledPercent: number;
+  /** The garbage collector's share of each role's busy samples, percent: medians. */
+  gcPercent: Record<Role, number>;
+  /** Busy samples of the metrics instances, all rounds (one per millisecond of CPU). */
+  busySamples: number;
+}
+
+/** The figures of rounds that were profiled (null when none was). */
+export function profileFiguresOf(rounds: Round[]): ProfileFigures | null {
+  const profiled = rounds.flatMap((r) => (r.profile ? [r.profile] : []));
+  if (profiled.length === 0) return null;
+  const share = (p: ProfileShares, of: number): number => (p.busy > 0 ? (of / p.busy) * 100 : 0);
+  const metricsShares = profiled.map((p) => share(p.metrics, p.metrics.metrics));
+  const busy = profiled.reduce((a, p) => a + p.metrics.busy, 0);
+  const inMetrics = profiled.reduce((a, p) => a + p.metrics.metrics, 0);
+  const gc = (role: Role): number =>
+    round(median(profiled.map((p) => share(p[role], p[role].gc))), 2);
+  return {
+    metricsCodePercent: round(median(metricsShares), 2),
+    metricsCodeRangePercent: [
+      round(Math.min(...metricsShares), 2),
+      round(Math.max(...metricsShares), 2),
+    ],
+    metricsCodePooledPercent: busy > 0 ? round((inMetrics / busy) * 100, 2) : 0,
+    gcPercent: { off: gc("off"), control: gc("control"), metrics: gc("metrics") },
+    busySamples: busy,
+  };
 }
 
 function figuresOf(j: Judged): JudgedFigures {
@@ -182,6 +225,7 @@ export function metricsOverheadOf(o: {
           ...figuresOf(s.cpu),
         }
       : null,
+    profile: profileFiguresOf(o.rounds),
     perRound: o.rounds,
     budgetPercent,
   };
@@ -203,6 +247,9 @@ interface Instance {
   elapsedSeconds: number;
   /** CPU time over its slices (null: /proc is not there). */
   cpuSeconds: number | null;
+  /** Its slices, on the monotonic clock (µs), and its profile's samples in them. */
+  windows: [number, number][];
+  profile: ProfileShares | null;
 }
 
 export async function measureMetricsOverhead(o: {
@@ -220,6 +267,11 @@ export async function measureMetricsOverhead(o: {
   progress?: (line: string) => void;
   /** Told of each slice as it starts: the round (from 0), the role, and the pids alive. */
   onSlice?: (round: number, role: Role, alive: number[]) => void;
+  /**
+   * Run every instance under V8's sampling profiler and report where the CPU of their slices
+   * went (cpuProfile.ts). The profiler costs all three roles alike (a few percent).
+   */
+  profile?: boolean;
 }): Promise<MetricsOverhead> {
   const rounds = Math.max(o.rounds ?? METRICS_OVERHEAD_ROUNDS, 2);
   const warmUpSeconds = Math.min(METRICS_OVERHEAD_WARM_UP_SECONDS, o.seconds);
@@ -228,7 +280,9 @@ export async function measureMetricsOverhead(o: {
     Math.round(o.seconds / (o.sliceSeconds ?? METRICS_OVERHEAD_SLICE_SECONDS)),
   );
   const sliceSeconds = o.seconds / slices;
-  const dir = await mkdtemp(path.join(os.tmpdir(), "mking-bench-overhead-"));
+  // named with this process's id: a test can tell its own run's folder from another's
+  const dir = await mkdtemp(path.join(os.tmpdir(), `mking-bench-overhead-${process.pid}-`));
+  const profiles = path.join(dir, "profiles");
   const load = (url: string, seconds: number): Promise<LoadResult> =>
     runLoad({ url, connections: o.connections, seconds, next: o.next });
 
@@ -236,6 +290,7 @@ export async function measureMetricsOverhead(o: {
   const start = async (role: Role, r: number): Promise<Instance> => {
     const { metrics, accessLog } = ROLE_SETTINGS[role];
     const env: Record<string, string> = { ...o.extra, ACCESS_LOG: String(accessLog) };
+    if (o.profile) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${profiles}`;
     let scrapeUrl: string | null = null;
     if (metrics) {
       const port = await freePort();
@@ -255,6 +310,8 @@ export async function measureMetricsOverhead(o: {
       firstError: null,
       elapsedSeconds: 0,
       cpuSeconds: 0,
+      windows: [],
+      profile: null,
     };
   };
 
@@ -262,7 +319,9 @@ export async function measureMetricsOverhead(o: {
   const slice = async (x: Instance): Promise<void> => {
     const cpuBefore = processCpuSeconds(x.api.pid);
     const startedAt = performance.now();
+    const from = monotonicMicros();
     const result = await load(x.api.url, sliceSeconds);
+    x.windows.push([from, monotonicMicros()]);
     x.elapsedSeconds += (performance.now() - startedAt) / 1000;
     const cpuAfter = processCpuSeconds(x.api.pid);
     x.cpuSeconds =
@@ -313,7 +372,9 @@ export async function measureMetricsOverhead(o: {
         await stopScraping?.();
       }
       for (const x of instances) {
-        await x.api.stop(); // its last lines written (src/log.ts flushes at exit)
+        await x.api.stop(); // its last lines written (src/log.ts flushes at exit), its profile too
+        if (o.profile)
+          x.profile = sharesInWindows(await readProfileOf(profiles, x.api.pid), x.windows);
         const logged = (await accessLines(x.file)) - x.linesBefore;
         const { accessLog } = ROLE_SETTINGS[x.role];
         if (accessLog ? logged < x.requests : logged !== 0) {
@@ -340,22 +401,28 @@ export async function measureMetricsOverhead(o: {
       const instances = await measureRound(order, r);
       const rps: Partial<Record<Role, number>> = {};
       const cpu: Partial<Record<Role, number>> = {};
+      const profile: Partial<Record<Role, ProfileShares>> = {};
       let cpuMeasured = true;
       for (const x of instances) {
         rps[x.role] = round(x.requests / x.elapsedSeconds, 1);
         if (x.cpuSeconds === null) cpuMeasured = false;
         else cpu[x.role] = round((x.cpuSeconds * 1e6) / x.requests, 1);
+        if (x.profile) profile[x.role] = x.profile;
       }
       const done = rps as Record<Role, number>;
       measured.push({
         order,
         rps: done,
         ...(cpuMeasured ? { cpuUs: cpu as Record<Role, number> } : {}),
+        ...(o.profile ? { profile: profile as Record<Role, ProfileShares> } : {}),
       });
       o.progress?.(
         `round ${r + 1}/${rounds}: ${order.map((role) => `${role} ${done[role]}`).join(", ")} req/s` +
           (cpuMeasured
             ? `; API CPU per request ${order.map((role) => `${role} ${cpu[role]}`).join(", ")} µs`
+            : "") +
+          (o.profile
+            ? `; metrics code ${profile.metrics?.metrics ?? 0} of ${profile.metrics?.busy ?? 0} busy samples`
             : ""),
       );
     }

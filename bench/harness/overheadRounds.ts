@@ -17,6 +17,7 @@
  *   own interval leaves out 0, since then the harness favoured one of two identical instances
  *   and a figure against either cannot be trusted.
  */
+import type { ProfileShares } from "./cpuProfile.ts";
 import { median, medianInterval, round } from "./stats.ts";
 
 export const ROLES = ["off", "control", "metrics"] as const;
@@ -54,6 +55,8 @@ export interface Round {
   order: Role[];
   rps: Record<Role, number>;
   cpuUs?: Record<Role, number>;
+  /** Where each instance's CPU went in its slices (metricsOverhead.ts `profile`). */
+  profile?: Record<Role, ProfileShares>;
 }
 
 /** A figure from paired rounds: how much slower than `off` (percent), median and range. */

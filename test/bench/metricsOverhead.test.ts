@@ -12,7 +12,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
-import { measureMetricsOverhead, metricsOverheadOf } from "../../bench/harness/metricsOverhead.ts";
+import { sharesInWindows, type CpuProfile } from "../../bench/harness/cpuProfile.ts";
+import {
+  measureMetricsOverhead,
+  metricsOverheadOf,
+  profileFiguresOf,
+} from "../../bench/harness/metricsOverhead.ts";
 import {
   BALANCED_ROUNDS,
   ROLE_SETTINGS,
@@ -447,8 +452,107 @@ describe("against a real API", () => {
     }
     expect(m.cpu).not.toBeNull();
     const left = readdirSync(os.tmpdir()).filter(
-      (f) => f.startsWith("mking-bench-overhead-") && !before.has(f),
+      (f) => f.startsWith(`mking-bench-overhead-${process.pid}-`) && !before.has(f),
     );
     expect(left.filter((f) => existsSync(path.join(os.tmpdir(), f)))).toEqual([]);
   }, 240_000);
+
+  test("profiles every instance of a real run, and finds no metrics code where metrics are off", async () => {
+    const m = await measureMetricsOverhead({
+      service: service(),
+      extra: {},
+      caseId: "typename",
+      next: () => ({
+        path: "/graphql",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "{ __typename }" }),
+      }),
+      connections: 2,
+      seconds: 0.6,
+      sliceSeconds: 0.3,
+      rounds: 2,
+      profile: true,
+    });
+    for (const r of m.perRound) {
+      for (const role of ROLES) expect([role, r.profile![role].busy > 0]).toEqual([role, true]);
+      expect([r.profile!.off.metrics, r.profile!.control.metrics]).toEqual([0, 0]);
+    }
+    expect(m.profile?.busySamples).toBeGreaterThan(0);
+  }, 240_000);
+});
+
+describe("where the CPU went (V8's sampling profiler)", () => {
+  // root → handler (src/http) → observe (src/metrics/api.ts) → prom-client; plus idle and GC
+  const frame = (id: number, functionName: string, url: string, children: number[] = []) => ({
+    id,
+    callFrame: { functionName, url },
+    children,
+  });
+  const profile: CpuProfile = {
+    nodes: [
+      frame(1, "(root)", "", [2, 5, 6]),
+      frame(2, "handle", "file:///app/src/http/requestObserver.ts", [3]),
+      frame(3, "operation", "file:///app/src/metrics/api.ts", [4]),
+      frame(4, "observe", "file:///app/node_modules/prom-client/lib/histogram.js"),
+      frame(5, "(idle)", ""),
+      frame(6, "(garbage collector)", ""),
+    ],
+    startTime: 1000,
+    // samples at 1010, 1020, … 1080
+    samples: [2, 3, 4, 5, 6, 2, 3, 5],
+    timeDeltas: [10, 10, 10, 10, 10, 10, 10, 10],
+  };
+
+  test("counts busy, metrics and garbage collector samples inside the windows only", () => {
+    expect(sharesInWindows(profile, [[0, 10_000]])).toEqual({ busy: 6, metrics: 3, gc: 1 });
+    // a metrics frame anywhere on the stack counts (prom-client under src/metrics/api.ts)
+    expect(sharesInWindows(profile, [[1020, 1030]])).toEqual({ busy: 2, metrics: 2, gc: 0 });
+    expect(
+      sharesInWindows(profile, [
+        [1000, 1010],
+        [1045, 1060],
+      ]),
+    ).toEqual({ busy: 3, metrics: 0, gc: 1 }); // handle at 1010 and 1060, the collector at 1050
+    expect(sharesInWindows(profile, [])).toEqual({ busy: 0, metrics: 0, gc: 0 });
+  });
+
+  test("sums the rounds up: the metrics instance's share, the garbage collector's per role", () => {
+    const shares = (busy: number, metrics: number, gc: number) => ({ busy, metrics, gc });
+    const rounds: Round[] = [
+      {
+        ...roundOf(0, 100, 100, 100),
+        profile: {
+          off: shares(1000, 0, 50),
+          control: shares(1000, 0, 60),
+          metrics: shares(1000, 5, 70),
+        },
+      },
+      {
+        ...roundOf(1, 100, 100, 100),
+        profile: {
+          off: shares(3000, 0, 90),
+          control: shares(2000, 0, 80),
+          metrics: shares(3000, 3, 60),
+        },
+      },
+    ];
+    expect(profileFiguresOf(rounds)).toEqual({
+      metricsCodePercent: 0.3, // median of 0.5 % and 0.1 %
+      metricsCodeRangePercent: [0.1, 0.5],
+      metricsCodePooledPercent: 0.2, // 8 of 4,000
+      gcPercent: { off: 4, control: 5, metrics: 4.5 },
+      busySamples: 4000,
+    });
+    expect(profileFiguresOf(ROUNDS)).toBeNull();
+    const m = metricsOverheadOf({
+      caseId: "x",
+      connections: 2,
+      seconds: 1,
+      warmUpSeconds: 1,
+      rounds,
+    });
+    expect(metricsOverheadLines(m).join("\n")).toContain(
+      "metrics code (src/metrics/, src/metricsServer.ts, prom-client) on the stack in 0.3 % of the metrics instance's busy samples",
+    );
+  });
 });

@@ -69,6 +69,7 @@ describe("the data set generator", () => {
 
 describe("a benchmark run", () => {
   let result: BenchResult;
+  const said: string[] = [];
   beforeAll(async () => {
     result = await runBenchmark({
       ownerUrl: db.ownerUrl,
@@ -84,7 +85,7 @@ describe("a benchmark run", () => {
       likeSamples: 5,
       viewers: 50,
       deepFeedUsers: 2,
-      progress: () => undefined,
+      progress: (line) => said.push(line),
     });
   }, 240_000);
 
@@ -142,6 +143,8 @@ describe("a benchmark run", () => {
 
   it("measures the throughput with metrics on against off (the access log on in both), and an A/A control", () => {
     const m = result.metricsOverhead;
+    // the harness's reason, when it could not measure
+    expect(said.filter((line) => /^metrics in throughput: not measured/.test(line))).toEqual([]);
     expect(m).toBeTruthy();
     expect(result.cases.map((c) => c.id)).toContain(m!.caseId);
     expect(m!.rounds).toBe(2);
