@@ -1,5 +1,6 @@
 /**
- * `npm run bench:overhead -- [--scale 1] [--rounds 6] [--seconds 8] [--concurrency 32] [--profile]`
+ * `npm run bench:overhead -- [--scale 1] [--rounds 6] [--seconds 8] [--concurrency 32] [--profile]
+ *   [--keep-profiles <folder>]`
  *
  * What turning metrics on costs (issue #12), on its own: the paired rounds of
  * bench/harness/metricsOverhead.ts (fresh API processes without metrics, without again as an A/A
@@ -9,7 +10,7 @@
  * run; this runs it alone, in a few minutes. Writes bench/results/overhead-<date>.json and
  * prints the report's lines; BENCHMARKS.md is left alone. With `--profile`, every instance runs
  * under V8's sampling profiler and the report says which share of the loaded processes' CPU ran
- * metrics code (bench/harness/cpuProfile.ts).
+ * metrics code (bench/harness/cpuProfile.ts); `--keep-profiles <folder>` keeps the profiles.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "8" },
     concurrency: { type: "string", default: "32" },
     profile: { type: "boolean", default: false },
+    "keep-profiles": { type: "string" },
   },
 });
 const say = (line: string): void => void process.stderr.write(`bench:overhead: ${line}\n`);
@@ -129,7 +131,8 @@ try {
     connections,
     seconds,
     rounds,
-    profile: values.profile,
+    profile: values.profile || values["keep-profiles"] !== undefined,
+    ...(values["keep-profiles"] ? { keepProfilesIn: path.resolve(values["keep-profiles"]) } : {}),
     progress: say,
   });
   const date = new Date().toISOString();

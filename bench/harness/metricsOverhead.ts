@@ -28,7 +28,7 @@
  * process's start) land in its slices as often as the slices' share of the round. Budget: under
  * 2 % of throughput.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
@@ -36,6 +36,7 @@ import {
   monotonicMicros,
   readProfileOf,
   sharesInWindows,
+  type CpuProfile,
   type ProfileShares,
 } from "./cpuProfile.ts";
 import { runLoad, type HttpRequest, type LoadResult } from "./load.ts";
@@ -187,6 +188,24 @@ function figuresOf(j: Judged): JudgedFigures {
   };
 }
 
+/**
+ * Keeps an instance's profile for a closer look (DevTools, speedscope), with what is needed to
+ * compare it with another: its load windows and the requests served in them.
+ */
+async function keepProfile(
+  dir: string,
+  name: string,
+  profile: CpuProfile,
+  x: { windows: [number, number][]; requests: number },
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+  await writeFile(
+    path.join(dir, `${name}.json`),
+    JSON.stringify({ windows: x.windows, requests: x.requests }),
+  );
+}
+
 /** Lines of the access log in an instance's output. */
 async function accessLines(file: string): Promise<number> {
   const text = await readFile(file, "utf8");
@@ -272,6 +291,8 @@ export async function measureMetricsOverhead(o: {
    * went (cpuProfile.ts). The profiler costs all three roles alike (a few percent).
    */
   profile?: boolean;
+  /** With `profile`: keep the profiles in this folder (`round<n>-<role>.cpuprofile`). */
+  keepProfilesIn?: string;
 }): Promise<MetricsOverhead> {
   const rounds = Math.max(o.rounds ?? METRICS_OVERHEAD_ROUNDS, 2);
   const warmUpSeconds = Math.min(METRICS_OVERHEAD_WARM_UP_SECONDS, o.seconds);
@@ -373,8 +394,12 @@ export async function measureMetricsOverhead(o: {
       }
       for (const x of instances) {
         await x.api.stop(); // its last lines written (src/log.ts flushes at exit), its profile too
-        if (o.profile)
-          x.profile = sharesInWindows(await readProfileOf(profiles, x.api.pid), x.windows);
+        if (o.profile) {
+          const profile = await readProfileOf(profiles, x.api.pid);
+          x.profile = sharesInWindows(profile, x.windows);
+          if (o.keepProfilesIn)
+            await keepProfile(o.keepProfilesIn, `round${r + 1}-${x.role}`, profile, x);
+        }
         const logged = (await accessLines(x.file)) - x.linesBefore;
         const { accessLog } = ROLE_SETTINGS[x.role];
         if (accessLog ? logged < x.requests : logged !== 0) {
