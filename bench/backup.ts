@@ -22,7 +22,6 @@
  */
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { parseArgs } from "node:util";
 
 import pg from "pg";
 
@@ -44,8 +43,12 @@ import { ensureBenchDatabase } from "./harness/benchDatabase.ts";
 import { freePort } from "./harness/processes.ts";
 import { startWriteLoad } from "./harness/writeLoad.ts";
 import { loadBenchConfig } from "./harness/benchConfig.ts";
+import { script, type Fail } from "./harness/script.ts";
 
-const { values } = parseArgs({
+const cli = script("bench:backup");
+const { say, positive, stopOnSignals } = cli;
+const fail: Fail = cli.fail;
+const { values } = cli.parse({
   options: {
     scale: { type: "string", default: "1" },
     seconds: { type: "string", default: "30" },
@@ -55,23 +58,13 @@ const { values } = parseArgs({
   },
 });
 
-function fail(message: string): never {
-  process.stderr.write(`bench:backup: ${message}\n`);
-  process.exit(1);
-}
-const positive = (name: string, raw: string): number => {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) fail(`--${name} must be a positive number (got ${raw})`);
-  return n;
-};
 const scale = positive("scale", values.scale);
 const seconds = positive("seconds", values.seconds);
-const clients = Math.round(positive("clients", values.clients));
+const clients = cli.whole("clients", values.clients);
 
 const config = loadBenchConfig(fail, "measures the embedded server");
 
 const log = createLogger({ level: "warn", json: false });
-const say = (line: string): void => void process.stderr.write(`bench:backup: ${line}\n`);
 const MB = 1024 * 1024;
 const round = (n: number, digits = 2): number => Number(n.toFixed(digits));
 
@@ -110,12 +103,7 @@ cleanups.push(() => db.close());
 const cleanUp = async (): Promise<void> => {
   for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => undefined);
 };
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    say(`${signal}: stopping`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
+stopOnSignals(cleanUp);
 
 try {
   const rootUrl = db.rootUrl!;

@@ -16,7 +16,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { parseArgs } from "node:util";
 
 import pg from "pg";
 
@@ -31,8 +30,12 @@ import { freePort, serviceEnv, startApi, stopAllChildren } from "./harness/proce
 import { benchSessionId, ensureBenchSessions } from "./harness/sessions.ts";
 import { median, round } from "./harness/stats.ts";
 import { loadBenchConfig } from "./harness/benchConfig.ts";
+import { script, type Fail } from "./harness/script.ts";
 
-const { values } = parseArgs({
+const cli = script("bench:cache");
+const { say, positive, stopOnSignals } = cli;
+const fail: Fail = cli.fail;
+const { values } = cli.parse({
   options: {
     scale: { type: "string", default: "1" },
     seconds: { type: "string", default: "5" },
@@ -40,16 +43,6 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "8" },
   },
 });
-const say = (line: string): void => void process.stderr.write(`bench:cache: ${line}\n`);
-function fail(message: string): never {
-  say(message);
-  process.exit(1);
-}
-const positive = (name: string, raw: string | undefined): number => {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) fail(`--${name} must be a positive number`);
-  return n;
-};
 const scale = positive("scale", values.scale);
 const seconds = positive("seconds", values.seconds);
 const runs = positive("runs", values.runs);
@@ -102,14 +95,7 @@ const config = loadBenchConfig(fail);
 
 const log = createLogger({ level: "warn", json: false });
 const db = await connectDatabase(config, log);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    say(`${signal}: stopping`);
-    void stopAllChildren()
-      .then(() => db.close())
-      .finally(() => process.exit(130));
-  });
-}
+stopOnSignals(() => stopAllChildren().then(() => db.close()));
 
 async function ownerQuery<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
   const c = new pg.Client({ connectionString: url });

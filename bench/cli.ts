@@ -15,9 +15,7 @@
  * bench/results/growth-<date>.json and .md (BENCHMARKS.md is left alone).
  */
 import path from "node:path";
-import { parseArgs } from "node:util";
 
-import { ConfigError, loadConfig } from "../src/config.ts";
 import { connectDatabase } from "../src/db/connection.ts";
 import { withUrlParts } from "../src/db/urls.ts";
 import { createLogger } from "../src/log.ts";
@@ -26,11 +24,16 @@ import { runGrowth } from "./growth.ts";
 import { writeGrowthReport } from "./growthReport.ts";
 import { ensureBenchDatabase, ensureSeeded } from "./harness/benchDatabase.ts";
 import { writeReport } from "./report.ts";
+import { loadBenchConfig } from "./harness/benchConfig.ts";
 import { stopAllChildren } from "./harness/processes.ts";
+import { script, type Fail } from "./harness/script.ts";
 import { METRICS_OVERHEAD_MIN_SECONDS } from "./harness/metricsOverhead.ts";
 import { CASES, runBenchmark } from "./run.ts";
 
-const { values } = parseArgs({
+const cli = script("bench");
+const { say, stopOnSignals } = cli;
+const fail: Fail = cli.fail;
+const { values } = cli.parse({
   options: {
     scale: { type: "string" },
     scales: { type: "string" },
@@ -45,16 +48,8 @@ const { values } = parseArgs({
   },
 });
 
-function fail(message: string): never {
-  process.stderr.write(`bench: ${message}\n`);
-  process.exit(1);
-}
-
-const number = (name: string, raw: string | undefined, fallback: number): number => {
-  const n = raw === undefined ? fallback : Number(raw);
-  if (!Number.isFinite(n) || n <= 0) fail(`--${name} must be a positive number (got ${raw})`);
-  return n;
-};
+const number = (name: string, raw: string | undefined, fallback: number): number =>
+  raw === undefined ? fallback : cli.positive(name, raw);
 const quick = values.quick;
 const scale = number("scale", values.scale, 1);
 const scales = values.scales?.split(",").map((s) => number("scales", s.trim(), 1));
@@ -74,27 +69,12 @@ for (const s of scenarios ?? []) {
 }
 if (scales && concurrency.length !== 1) fail("--scales measures at one --concurrency");
 
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.problems.join("; "));
-  throw error;
-}
-if (config.isProduction) fail("refuses to run with NODE_ENV=production");
+const config = loadBenchConfig(fail);
 
 const log = createLogger({ level: "warn", json: false });
-const say = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 const db = await connectDatabase(config, log);
 // Ctrl-C: stop what the run started (servers, the embedded database), then leave
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    say(`${signal}: stopping`);
-    void stopAllChildren()
-      .then(() => db.close())
-      .finally(() => process.exit(130));
-  });
-}
+stopOnSignals(() => stopAllChildren().then(() => db.close()));
 try {
   if (scales) {
     const growth = await runGrowth({

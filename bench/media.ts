@@ -18,7 +18,6 @@ import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 
 import pg from "pg";
 import sharp from "sharp";
@@ -30,8 +29,12 @@ import { createLogger } from "../src/log.ts";
 import { PROJECT_ROOT } from "../src/paths.ts";
 import { startApi, startWorker, stopAllChildren, type ServiceEnv } from "./harness/processes.ts";
 import { loadBenchConfig } from "./harness/benchConfig.ts";
+import { script, type Fail } from "./harness/script.ts";
 
-const { values } = parseArgs({
+const cli = script("bench:media");
+const { say } = cli;
+const fail: Fail = cli.fail;
+const { values } = cli.parse({
   options: {
     uploads: { type: "string", default: "40" },
     concurrency: { type: "string", default: "4" },
@@ -40,24 +43,14 @@ const { values } = parseArgs({
   },
 });
 
-function fail(message: string): never {
-  process.stderr.write(`bench:media: ${message}\n`);
-  process.exit(1);
-}
-const positive = (name: string, raw: string): number => {
-  const n = Math.round(Number(raw));
-  if (!Number.isFinite(n) || n <= 0) fail(`--${name} must be a positive number (got ${raw})`);
-  return n;
-};
-const uploads = positive("uploads", values.uploads);
-const concurrency = positive("concurrency", values.concurrency);
-const width = positive("width", values.width);
-const height = positive("height", values.height);
+const uploads = cli.whole("uploads", values.uploads);
+const concurrency = cli.whole("concurrency", values.concurrency);
+const width = cli.whole("width", values.width);
+const height = cli.whole("height", values.height);
 
 const config = loadBenchConfig(fail, "runs on the embedded server");
 
 const log = createLogger({ level: "warn", json: false });
-const say = (line: string): void => void process.stderr.write(`bench:media: ${line}\n`);
 const round = (n: number, digits = 1): number => Number(n.toFixed(digits));
 
 function percentile(sorted: number[], p: number): number {

@@ -15,7 +15,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { parseArgs } from "node:util";
 
 import pg from "pg";
 
@@ -28,11 +27,15 @@ import { loadBenchConfig } from "./harness/benchConfig.ts";
 import { ensureBenchDatabase } from "./harness/benchDatabase.ts";
 import { measureMetricsOverhead, METRICS_OVERHEAD_ROUNDS } from "./harness/metricsOverhead.ts";
 import { serviceEnv, stopAllChildren } from "./harness/processes.ts";
+import { script, type Fail } from "./harness/script.ts";
 import { benchSessionId, ensureBenchSessions } from "./harness/sessions.ts";
 import { metricsOverheadLines } from "./overheadReport.ts";
 import { SCENARIOS } from "./scenarios.ts";
 
-const { values } = parseArgs({
+const cli = script("bench:overhead");
+const { say, positive, stopOnSignals } = cli;
+const fail: Fail = cli.fail;
+const { values } = cli.parse({
   options: {
     scale: { type: "string", default: "1" },
     rounds: { type: "string", default: String(METRICS_OVERHEAD_ROUNDS) },
@@ -42,32 +45,15 @@ const { values } = parseArgs({
     "keep-profiles": { type: "string" },
   },
 });
-const say = (line: string): void => void process.stderr.write(`bench:overhead: ${line}\n`);
-function fail(message: string): never {
-  say(message);
-  process.exit(1);
-}
-const positive = (name: string, raw: string | undefined): number => {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) fail(`--${name} must be a positive number`);
-  return n;
-};
 const scale = positive("scale", values.scale);
-const rounds = Math.round(positive("rounds", values.rounds));
+const rounds = cli.whole("rounds", values.rounds);
 const seconds = positive("seconds", values.seconds);
-const connections = Math.round(positive("concurrency", values.concurrency));
+const connections = cli.whole("concurrency", values.concurrency);
 
 const config = loadBenchConfig(fail);
 const log = createLogger({ level: "warn", json: false });
 const db = await connectDatabase(config, log);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    say(`${signal}: stopping`);
-    void stopAllChildren()
-      .then(() => db.close())
-      .finally(() => process.exit(130));
-  });
-}
+stopOnSignals(() => stopAllChildren().then(() => db.close()));
 
 try {
   const { ownerUrl, authUrl } = await ensureBenchDatabase({ db, scale, log, say });

@@ -15,7 +15,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 
 import pg from "pg";
 
@@ -40,8 +39,12 @@ import {
 import { sqlFor, TABLES, type TableName } from "./partitioning/tables.ts";
 import { SESSION_SETUP } from "./seed/plan.ts";
 import { loadBenchConfig } from "./harness/benchConfig.ts";
+import { script, type Fail } from "./harness/script.ts";
 
-const { values } = parseArgs({
+const cli = script("bench:partitioning");
+const { say, positive, stopOnSignals } = cli;
+const fail: Fail = cli.fail;
+const { values } = cli.parse({
   options: {
     scales: { type: "string", default: "1,10" },
     tables: { type: "string", default: "notifications,messages,likes" },
@@ -53,30 +56,20 @@ const { values } = parseArgs({
   },
 });
 
-function fail(message: string): never {
-  process.stderr.write(`bench:partitioning: ${message}\n`);
-  process.exit(1);
-}
-const positive = (name: string, raw: string): number => {
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) fail(`--${name} must be a positive number (got ${raw})`);
-  return n;
-};
 const scales = values.scales.split(",").map((s) => positive("scales", s));
 const tables = values.tables.split(",").map((t) => {
   if (!(t in TABLES)) fail(`unknown table ${t} (one of ${Object.keys(TABLES).join(", ")})`);
   return t as TableName;
 });
 const likesMaxScale = positive("likes-max-scale", values["likes-max-scale"]);
-const rounds = Math.round(positive("rounds", values.rounds));
-const perRound = Math.round(positive("per-round", values["per-round"]));
-const batchRows = Math.round(positive("batch-rows", values["batch-rows"]));
-const retainMonths = Math.round(positive("retain-months", values["retain-months"]));
+const rounds = cli.whole("rounds", values.rounds);
+const perRound = cli.whole("per-round", values["per-round"]);
+const batchRows = cli.whole("batch-rows", values["batch-rows"]);
+const retainMonths = cli.whole("retain-months", values["retain-months"]);
 
 const config = loadBenchConfig(fail, "measures the embedded server");
 
 const log = createLogger({ level: "warn", json: false });
-const say = (line: string): void => void process.stderr.write(`bench:partitioning: ${line}\n`);
 const GENERATE_CHUNK = 1_000_000;
 
 const e = config.embeddedPostgres;
@@ -99,12 +92,7 @@ const stop = async (): Promise<void> => {
   await root.end();
   await server.stop();
 };
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    say(`${signal}: stopping`);
-    void stop().finally(() => process.exit(130));
-  });
-}
+stopOnSignals(stop);
 
 const startedAt = new Date().toISOString();
 const run: PartitioningRun = {

@@ -21,11 +21,10 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { parseArgs } from "node:util";
 
 import pg from "pg";
 
-import { ConfigError, loadConfig } from "../src/config.ts";
+import { loadConfig } from "../src/config.ts";
 import { connectDatabase } from "../src/db/connection.ts";
 import { ensureStatementsExtension } from "../src/db/statements.ts";
 import { withUrlParts } from "../src/db/urls.ts";
@@ -40,9 +39,14 @@ import {
   type ScaleResult,
   type ScaleScenario,
 } from "./harness/realtimeScale.ts";
+import { loadBenchConfig } from "./harness/benchConfig.ts";
+import { script, type Fail } from "./harness/script.ts";
 import { benchSessionId, ensureBenchSessions } from "./harness/sessions.ts";
 
-const { values } = parseArgs({
+const cli = script("bench:realtime");
+const { say, positive, stopOnSignals } = cli;
+const fail: Fail = cli.fail;
+const { values } = cli.parse({
   options: {
     scale: { type: "string", default: "1" },
     quick: { type: "boolean", default: false },
@@ -50,13 +54,7 @@ const { values } = parseArgs({
   },
 });
 
-const say = (line: string): void => void process.stderr.write(`bench:realtime: ${line}\n`);
-function fail(message: string): never {
-  say(message);
-  process.exit(1);
-}
-const scale = Number(values.scale);
-if (!Number.isFinite(scale) || scale <= 0) fail(`--scale must be a positive number`);
+const scale = positive("scale", values.scale);
 const quick = values.quick;
 
 /** The issue's group conversation: 1,000 participants (a group holds at most 1,024). */
@@ -119,25 +117,11 @@ const chosen = values.scenarios
     })
   : SCENARIOS;
 
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.problems.join("; "));
-  throw error;
-}
-if (config.isProduction) fail("refuses to run with NODE_ENV=production");
+const config = loadBenchConfig(fail);
 
 const log = createLogger({ level: "warn", json: false });
 const db = await connectDatabase(config, log);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    say(`${signal}: stopping`);
-    void stopAllChildren()
-      .then(() => db.close())
-      .finally(() => process.exit(130));
-  });
-}
+stopOnSignals(() => stopAllChildren().then(() => db.close()));
 
 const fmt = (n: number | undefined | null): string => (n == null ? "–" : String(n));
 

@@ -53,12 +53,11 @@ import {
 import { benchSessionId, ensureBenchSessions } from "./harness/sessions.ts";
 import { CASES } from "./run.ts";
 import { loadBenchConfig } from "./harness/benchConfig.ts";
+import { script, type Fail } from "./harness/script.ts";
 
-const say = (line: string): void => void process.stderr.write(`bench:scaleout: ${line}\n`);
-function fail(message: string): never {
-  say(message);
-  process.exit(1);
-}
+const cli = script("bench:scaleout");
+const { say, stopOnSignals } = cli;
+const fail: Fail = cli.fail;
 
 let options;
 try {
@@ -74,12 +73,7 @@ const cleanups: (() => Promise<unknown>)[] = [];
 const cleanUp = async (): Promise<void> => {
   for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => undefined);
 };
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    say(`${signal}: stopping`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
+stopOnSignals(cleanUp);
 
 async function one<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T> {
   const client = new pg.Client({ connectionString: url });

@@ -1,6 +1,5 @@
 /**
- * The configuration a side benchmark runs with (bench/backup.ts, cache.ts, media.ts,
- * partitioning.ts, scaleout.ts): read once from the environment like the service's, a problem
+ * The configuration a benchmark script runs with (every script of bench/, and db:seed): read once from the environment like the service's, a problem
  * reported through the script's own `fail`; never in production, and, when `embeddedOnly` says
  * why, never against DATABASE_URL (the script needs the embedded server of DATA_DIR).
  */

@@ -6,21 +6,18 @@
  *
  * Every seeded account's password is "bench-password"; e-mails are user<i>@bench.example.
  */
-import { parseArgs } from "node:util";
 
-import { ConfigError, loadConfig } from "../../src/config.ts";
 import { connectDatabase } from "../../src/db/connection.ts";
 import { migrateDatabase } from "../../src/db/migrate.ts";
 import { createLogger } from "../../src/log.ts";
+import { loadBenchConfig } from "../harness/benchConfig.ts";
+import { script, type Fail } from "../harness/script.ts";
 import { SEED_PASSWORD } from "./plan.ts";
 import { SeedRefusedError, seedDatabase } from "./seed.ts";
 
-function fail(message: string): never {
-  process.stderr.write(`db:seed: ${message}\n`);
-  process.exit(1);
-}
-
-const { values } = parseArgs({
+const cli = script("db:seed");
+const fail: Fail = cli.fail;
+const { values } = cli.parse({
   options: { scale: { type: "string", default: "1" }, reset: { type: "boolean", default: false } },
 });
 const scale = Number(values.scale);
@@ -28,14 +25,7 @@ if (!Number.isFinite(scale) || scale <= 0 || scale > 10) {
   fail(`--scale must be a number above 0 and at most 10 (got ${values.scale})`);
 }
 
-let config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (error instanceof ConfigError) fail(error.problems.join("; "));
-  throw error;
-}
-if (config.isProduction) fail("refuses to run with NODE_ENV=production");
+const config = loadBenchConfig(fail);
 
 const log = createLogger({ level: "warn", json: false });
 const db = await connectDatabase(config, log);
