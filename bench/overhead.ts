@@ -1,6 +1,6 @@
 /**
  * `npm run bench:overhead -- [--scale 1] [--rounds 6] [--seconds 8] [--concurrency 32] [--profile]
- *   [--keep-profiles <folder>]`
+ *   [--keep-profiles <folder>] [--without-database-metrics]`
  *
  * What turning metrics on costs (issue #12), on its own: the paired rounds of
  * bench/harness/metricsOverhead.ts (fresh API processes without metrics, without again as an A/A
@@ -11,6 +11,8 @@
  * prints the report's lines; BENCHMARKS.md is left alone. With `--profile`, every instance runs
  * under V8's sampling profiler and the report says which share of the loaded processes' CPU ran
  * metrics code (bench/harness/cpuProfile.ts); `--keep-profiles <folder>` keeps the profiles.
+ * `--without-database-metrics` measures an API instance that leaves the database's metrics to
+ * another process (METRICS_DATABASE=false, as with workers collecting them).
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -43,6 +45,7 @@ const { values } = cli.parse({
     concurrency: { type: "string", default: "32" },
     profile: { type: "boolean", default: false },
     "keep-profiles": { type: "string" },
+    "without-database-metrics": { type: "boolean", default: false },
   },
 });
 const scale = positive("scale", values.scale);
@@ -111,7 +114,8 @@ try {
   say(`${rounds} rounds of ${seconds} s at c=${connections} (message list, scale ${scale})`);
   const m = await measureMetricsOverhead({
     service,
-    extra: ttl,
+    // METRICS_DATABASE=false: the instance with metrics leaves the database's to another process
+    extra: values["without-database-metrics"] ? { ...ttl, METRICS_DATABASE: "false" } : ttl,
     caseId: "conversation_messages",
     next,
     connections,
@@ -125,7 +129,14 @@ try {
   const dir = path.join(PROJECT_ROOT, "bench", "results");
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `overhead-${date.replace(/[:.]/g, "-")}.json`);
-  await writeFile(file, JSON.stringify({ date, scale, metricsOverhead: m }, null, 2) + "\n");
+  await writeFile(
+    file,
+    JSON.stringify(
+      { date, scale, databaseMetrics: !values["without-database-metrics"], metricsOverhead: m },
+      null,
+      2,
+    ) + "\n",
+  );
   process.stdout.write(`${metricsOverheadLines(m).join("\n\n")}\n`);
   say(`results: ${path.relative(PROJECT_ROOT, file)}`);
 } finally {

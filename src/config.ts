@@ -95,6 +95,11 @@ export interface Config {
     readonly accessLog: boolean;
     /** Salt of the user id hashes in the access log (null: a random one per process). */
     readonly accessLogSalt: string | null;
+    /**
+     * Collect the database's metrics in this process (with METRICS_PORT): every 15 s on one
+     * connection. Off on API instances when the workers collect them (one collector is enough).
+     */
+    readonly database: boolean;
   };
   readonly retention: {
     /** Soft-deleted posts and messages are purged after this many days. */
@@ -594,6 +599,7 @@ function readConfig(r: Reader, cwd: string): Config {
       port: r.optionalPort("METRICS_PORT"),
       accessLog: r.boolean("ACCESS_LOG", true),
       accessLogSalt: r.optionalString("ACCESS_LOG_SALT"),
+      database: r.boolean("METRICS_DATABASE", true),
     },
     retention: {
       deletedContentDays: r.integer("SOFT_DELETE_RETENTION_DAYS", 30, 1, 3650),

@@ -96,13 +96,16 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
       const clusterDir = db.embedded?.dataDir ?? null;
       running.metrics = await startMetricsServer({
         metrics,
-        database: {
-          dataDir: clusterDir,
-          lastBackupAt: async () => {
-            const newest = clusterDir ? await latestBaseBackup(clusterDir) : null;
-            return newest ? new Date(newest.finishedAt) : null;
-          },
-        },
+        // METRICS_DATABASE=false: another process (a worker) collects the database's metrics
+        database: config.metrics.database
+          ? {
+              dataDir: clusterDir,
+              lastBackupAt: async () => {
+                const newest = clusterDir ? await latestBaseBackup(clusterDir) : null;
+                return newest ? new Date(newest.finishedAt) : null;
+              },
+            }
+          : null,
         host: config.http.host,
         port: config.metrics.port,
         ownerUrl: db.ownerUrl,

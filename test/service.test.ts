@@ -151,6 +151,37 @@ describe("npm start with DATABASE_URL", () => {
   });
 });
 
+describe("METRICS_DATABASE", () => {
+  it.each([
+    { setting: undefined, collects: true },
+    { setting: "false", collects: false },
+  ])(
+    "an API instance with METRICS_PORT collects the database's metrics unless set false ($setting)",
+    async ({ setting, collects }) => {
+      const db = await createTestDatabase();
+      const proc = startProcess(["src/main.ts", "server"], {
+        DATABASE_URL: db.ownerUrl,
+        AUTH_DATABASE_URL: db.authUrl,
+        PORT: "0",
+        METRICS_PORT: "0",
+        ...(setting === undefined ? {} : { METRICS_DATABASE: setting }),
+      });
+      try {
+        const [, metricsUrl] = await proc.waitFor(/metrics at (http:\/\/\S+\/metrics)/);
+        await proc.waitFor(READY);
+        const metrics = await (await fetch(metricsUrl!)).text();
+        // the API's own metrics either way; the database's (registered at start) only if asked
+        expect(metrics).toContain("# TYPE mking_http_requests_in_flight gauge");
+        expect(metrics.includes("# TYPE mking_db_up gauge")).toBe(collects);
+        expect(/^mking_db_/m.test(metrics) || metrics.includes("# TYPE mking_db_")).toBe(collects);
+      } finally {
+        expect(await stopGracefully(proc)).toBe(0);
+        await db.drop();
+      }
+    },
+  );
+});
+
 /**
  * An SMTP server that holds every connection until `release()`: a send_email job that connects
  * is in flight (waiting for the greeting) until the test lets it through to `target`.
