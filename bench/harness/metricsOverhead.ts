@@ -23,10 +23,12 @@
  *
  * Each instance's CPU time is summed over its own slices (/proc, before and after each): what a
  * steadily loaded instance spends per request, its periodic work included in proportion — /metrics
- * scraped as Prometheus would (every 15 s, monitoring/prometheus/prometheus.yml, from the start
- * of the slices) and the database collection (src/metrics/database.ts, every 15 s from the
- * process's start) land in its slices as often as the slices' share of the round. Budget: under
- * 2 % of throughput.
+ * scraped as Prometheus would, once every 15 s (monitoring/prometheus/prometheus.yml) of the
+ * metrics instance's own loaded time, inside its own slices, at a phase drawn each round (it was
+ * scraped every 15 s of the round from the start of the slices: both of a round's scrapes fell in
+ * the first role's turns, whoever that was), and the database collection (src/metrics/database.ts,
+ * every 15 s of wall time from the process's start) landing in its slices as often as the slices'
+ * share of the round. Budget: under 2 % of throughput.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -65,29 +67,26 @@ export const METRICS_OVERHEAD_WARM_UP_SECONDS = 3;
 /** Prometheus's scrape interval (monitoring/prometheus/prometheus.yml). */
 const SCRAPE_INTERVAL_MS = 15_000;
 
-/** Scrapes `url` now and every SCRAPE_INTERVAL_MS until the returned function is called. */
-function scrapeWhile(url: string): () => Promise<void> {
-  let scraping: Promise<void> = Promise.resolve();
-  let failure: Error | null = null;
-  const scrape = (): void => {
-    scraping = scraping.then(async () => {
-      try {
-        const response = await fetch(url);
-        if (response.status !== 200) throw new Error(`${url} answered ${response.status}`);
-        await response.arrayBuffer();
-      } catch (error) {
-        failure ??= error as Error;
-      }
-    });
-  };
-  scrape();
-  const timer = setInterval(scrape, SCRAPE_INTERVAL_MS);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await scraping;
-    if (failure) throw failure;
-  };
+/** One scrape of `url`, as Prometheus does it. */
+async function scrape(url: string): Promise<void> {
+  const response = await fetch(url);
+  if (response.status !== 200) throw new Error(`${url} answered ${response.status}`);
+  await response.arrayBuffer();
+}
+
+/**
+ * When, from the start of a slice covering the instance's loaded seconds [from, from + length),
+ * its scrapes fall (ms): one every SCRAPE_INTERVAL_MS of its own loaded time, at `phaseMs`.
+ */
+export function scrapesInSlice(from: number, length: number, phaseMs: number): number[] {
+  const at: number[] = [];
+  const start = from * 1000;
+  const end = start + length * 1000;
+  const first = Math.ceil((start - phaseMs) / SCRAPE_INTERVAL_MS);
+  for (let k = Math.max(0, first); phaseMs + k * SCRAPE_INTERVAL_MS < end; k++) {
+    at.push(phaseMs + k * SCRAPE_INTERVAL_MS - start);
+  }
+  return at;
 }
 
 /** A judged comparison (overheadRounds.ts) as the result's flat figures. */
@@ -336,12 +335,24 @@ export async function measureMetricsOverhead(o: {
     };
   };
 
-  /** One slice of load on `x`, added to its totals. */
-  const slice = async (x: Instance): Promise<void> => {
+  /**
+   * One slice of load on `x`, added to its totals. The metrics instance is scraped inside its
+   * own slices, once every SCRAPE_INTERVAL_MS of its loaded time at `phaseMs`: its turns carry
+   * its scrapes and no other instance's turns do.
+   */
+  const slice = async (x: Instance, phaseMs: number): Promise<void> => {
     const cpuBefore = processCpuSeconds(x.api.pid);
     const startedAt = performance.now();
     const from = monotonicMicros();
+    const scrapes: Promise<void>[] = [];
+    const timers = x.scrapeUrl
+      ? scrapesInSlice(x.elapsedSeconds, sliceSeconds, phaseMs).map((ms) =>
+          setTimeout(() => scrapes.push(scrape(x.scrapeUrl!)), ms),
+        )
+      : [];
     const result = await load(x.api.url, sliceSeconds);
+    for (const t of timers) clearTimeout(t);
+    await Promise.all(scrapes);
     x.windows.push([from, monotonicMicros()]);
     x.elapsedSeconds += (performance.now() - startedAt) / 1000;
     const cpuAfter = processCpuSeconds(x.api.pid);
@@ -371,26 +382,22 @@ export async function measureMetricsOverhead(o: {
       }
       for (const x of instances) {
         await load(x.api.url, warmUpSeconds);
+        // one scrape in the warm-up: the first fetch of this process and the first render of
+        // the instance are not paid inside anyone's turn
+        if (x.scrapeUrl) await scrape(x.scrapeUrl);
         x.linesBefore = await accessLines(x.file);
       }
-      const metricsInstance = instances.find((x) => x.scrapeUrl !== null);
-      const stopScraping = metricsInstance?.scrapeUrl
-        ? scrapeWhile(metricsInstance.scrapeUrl)
-        : null;
-      try {
-        for (let k = 0; k < slices; k++) {
-          for (let i = 0; i < instances.length; i++) {
-            const x = instances[(i + k) % instances.length]!;
-            o.onSlice?.(
-              r,
-              x.role,
-              instances.map((y) => y.api.pid),
-            );
-            await slice(x);
-          }
+      const phaseMs = Math.random() * SCRAPE_INTERVAL_MS;
+      for (let k = 0; k < slices; k++) {
+        for (let i = 0; i < instances.length; i++) {
+          const x = instances[(i + k) % instances.length]!;
+          o.onSlice?.(
+            r,
+            x.role,
+            instances.map((y) => y.api.pid),
+          );
+          await slice(x, phaseMs);
         }
-      } finally {
-        await stopScraping?.();
       }
       for (const x of instances) {
         await x.api.stop(); // its last lines written (src/log.ts flushes at exit), its profile too

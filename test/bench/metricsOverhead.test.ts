@@ -17,6 +17,7 @@ import {
   measureMetricsOverhead,
   metricsOverheadOf,
   profileFiguresOf,
+  scrapesInSlice,
 } from "../../bench/harness/metricsOverhead.ts";
 import {
   BALANCED_ROUNDS,
@@ -77,6 +78,18 @@ describe("the plan", () => {
     }
     // and round 7 starts over
     expect(roundOrder(6)).toEqual(roundOrder(0));
+  });
+});
+
+describe("the scrapes of the metrics instance", () => {
+  test("fall inside its own slices, one every 15 s of its loaded time, at the round's phase", () => {
+    expect(scrapesInSlice(0, 2, 1000)).toEqual([1000]);
+    expect(scrapesInSlice(0, 2, 5000)).toEqual([]);
+    // its 8th slice covers loaded seconds 14 … 16: the scrape at 15.5 s is 1.5 s into it
+    expect(scrapesInSlice(14, 2, 500)).toEqual([1500]);
+    expect(scrapesInSlice(14, 2, 2000)).toEqual([]); // 17 s: the next slice's
+    expect(scrapesInSlice(16, 2, 2000)).toEqual([1000]);
+    expect(scrapesInSlice(0, 40, 0)).toEqual([0, 15_000, 30_000]);
   });
 });
 
