@@ -39,7 +39,7 @@ import { postgresRunAs } from "../src/db/postgresUser.ts";
 import { databaseNameOf, withUrlParts } from "../src/db/urls.ts";
 import { createLogger } from "../src/log.ts";
 import { PROJECT_ROOT } from "../src/paths.ts";
-import { ensureBenchDatabase } from "./harness/benchDatabase.ts";
+import { ensureBenchDatabase, queryOne } from "./harness/benchDatabase.ts";
 import { freePort } from "./harness/processes.ts";
 import { startWriteLoad } from "./harness/writeLoad.ts";
 import { loadBenchConfig } from "./harness/benchConfig.ts";
@@ -87,16 +87,6 @@ function spread(values: number[]): Spread | null {
   };
 }
 
-async function one<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows[0]!;
-  } finally {
-    await client.end();
-  }
-}
-
 const cleanups: (() => Promise<unknown>)[] = [];
 const db = await connectDatabase(config, log);
 cleanups.push(() => db.close());
@@ -110,7 +100,7 @@ try {
   const clusterDir = db.embedded!.dataDir;
   const bench = await ensureBenchDatabase({ db, scale, log, say });
   const benchDb = databaseNameOf(bench.ownerUrl);
-  const sizes = await one<{ cluster: string; bench: string; users: string }>(
+  const sizes = await queryOne<{ cluster: string; bench: string; users: string }>(
     bench.ownerUrl,
     `select (select sum(pg_database_size(oid)) from pg_database)::text as cluster,
             pg_database_size(current_database())::text as bench,
@@ -140,7 +130,7 @@ try {
     archive: false,
     throwaway: true,
   });
-  const answered = await one<{ users: string }>(
+  const answered = await queryOne<{ users: string }>(
     withUrlParts(restored.server.superuserUrl("postgres"), { database: benchDb }),
     "select count(*)::text as users from app_public.users",
   );

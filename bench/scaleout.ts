@@ -28,8 +28,6 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
-import pg from "pg";
-
 import { loadConfig } from "../src/config.ts";
 import { backupFoldersFor } from "../src/backup/archive.ts";
 import { startStandby, waitUntilReplayed, type Standby } from "../src/backup/standby.ts";
@@ -38,7 +36,7 @@ import { userOf } from "../src/db/urls.ts";
 import { createLogger } from "../src/log.ts";
 import { PROJECT_ROOT } from "../src/paths.ts";
 import { tokenServiceFor } from "../src/server.ts";
-import { ensureBenchDatabase } from "./harness/benchDatabase.ts";
+import { ensureBenchDatabase, queryOne } from "./harness/benchDatabase.ts";
 import { drawFixture, loadPools } from "./harness/fixtures.ts";
 import { serviceEnv, startApi, stopAllChildren, type ServiceEnv } from "./harness/processes.ts";
 import { parseScaleoutArgs, ScaleoutArgsError } from "./harness/scaleoutArgs.ts";
@@ -75,16 +73,6 @@ const cleanUp = async (): Promise<void> => {
 };
 stopOnSignals(cleanUp);
 
-async function one<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows[0]!;
-  } finally {
-    await client.end();
-  }
-}
-
 const startedAt = new Date().toISOString();
 const db = await connectDatabase(config, log);
 cleanups.push(() => db.close());
@@ -93,7 +81,7 @@ cleanups.push(() => stopAllChildren());
 try {
   const bench = await ensureBenchDatabase({ db, scale: options.scale, log, say });
   await ensureBenchSessions(bench.ownerUrl);
-  const postgres = (await one<{ v: string }>(bench.ownerUrl, "select version() as v")).v.split(
+  const postgres = (await queryOne<{ v: string }>(bench.ownerUrl, "select version() as v")).v.split(
     " on ",
   )[0]!;
   const service: ServiceEnv = {

@@ -15,7 +15,7 @@
  * fetched lastMessage in a second statement: a row-returning function is not joined to a
  * parent whose order is implicit (a set-returning function's). The SQL functions
  * (`app_public.my_conversations`, `conversations_last_message`, `conversations_unread_count`)
- * stay for SQL callers; their GraphQL fields are these (migrations/current.sql hides theirs).
+ * stay for SQL callers; their GraphQL fields are these (migrations/committed/000014.sql hides theirs).
  */
 import { PgSelectSingleStep, TYPES, pgSelectSingleFromRecord } from "postgraphile/@dataplan/pg";
 import { connection, constant, type Step } from "postgraphile/grafast";

@@ -21,7 +21,6 @@ import {
   type Step,
 } from "postgraphile/grafast";
 import { extendSchema } from "postgraphile/utils";
-import { operationOf } from "./lib/operation.ts";
 
 import { appError } from "../src/errors.ts";
 import type { Logger } from "../src/log.ts";
@@ -30,6 +29,7 @@ import { TopicHub, type Audience } from "../src/realtime/hub.ts";
 import { raiseFailure, type LiveFailure, type Query } from "../src/realtime/liveTopic.ts";
 import { RateLimiter } from "../src/realtime/rateLimiter.ts";
 import { rawWithPgClient, sharedReadsFor, type SharedReads } from "../src/realtime/sharedReads.ts";
+import { operationOf } from "./lib/operation.ts";
 
 export interface RealtimeOptions {
   log: Logger;

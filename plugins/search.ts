@@ -4,8 +4,8 @@
  * 50 costs what page 1 costs and every match is reachable. `offset` still works (at most 1,000,
  * as before).
  *
- * The matches come from `app_hidden.search_post_ids` (migrations/current.sql, "post search
- * speed"): the next page's ids, found newest first with whichever index fits the words (the posts
+ * The matches come from `app_hidden.search_post_ids` (migrations/committed/000015.sql, "post
+ * search speed"): the next page's ids, found newest first with whichever index fits the words (the posts
  * index for a common word, the text index for a rare one), in one walk that applies the posts
  * policies' rule as it goes and stops at the page's last readable match. The posts themselves are
  * read here under row-level security, which decides what is shown, with their author, in one

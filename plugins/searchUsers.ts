@@ -4,7 +4,7 @@
  * starting with it, then names containing it or spelled similarly (issue #16). Same arguments
  * as before (`query`, `first`, `offset`, `after`); at most the first 1,000 matches are reachable.
  *
- * The matches come from `app_hidden.search_user_matches` (migrations/current.sql, "people search
+ * The matches come from `app_hidden.search_user_matches` (migrations/committed/000014.sql, "people search
  * speed"): the first n ids with their position, found tier by tier from indexes and stopping
  * when n are found — so page 1 of a common name reads a page of index entries, not every match.
  * The people themselves are read here through the `user_cards` view (its rule decides who is

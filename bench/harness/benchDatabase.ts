@@ -23,6 +23,17 @@ import type { Logger } from "../../src/log.ts";
 import { silentProgress } from "../seed/progress.ts";
 import { seedDatabase } from "../seed/seed.ts";
 
+/** The first row of `sql`, on a connection of its own to `url` (a figure for the report). */
+export async function queryOne<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows[0]!;
+  } finally {
+    await client.end();
+  }
+}
+
 export interface SeedState {
   /** False when the data set was already there. */
   seeded: boolean;

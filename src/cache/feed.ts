@@ -1,7 +1,7 @@
 /**
  * The cache's invalidations: one connection per API instance LISTENing on `mking_cache`, which
- * triggers notify at commit with `<kind>:<id>` of what changed (migrations/current.sql, section
- * "cache invalidation"). Each instance drops the key from its cache (and from Redis: every
+ * triggers notify at commit with `<kind>:<id>` of what changed (migrations/committed/000014.sql,
+ * section "cache invalidation"). Each instance drops the key from its cache (and from Redis: every
  * instance does, so one that stored a value just before hearing of the change deletes it again).
  *
  * A session feature, so a direct connection, never through the pooler. When it is lost the cache

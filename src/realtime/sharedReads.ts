@@ -75,11 +75,8 @@ function entries(settings: Settings): [string, string][] {
 export function settingsInTurn(viewers: readonly [string, string][][]): [string, string][][] {
   return viewers.map((pairs, i) => {
     const before = viewers[i - 1];
-    const sameKeys =
-      before !== undefined &&
-      before.length === pairs.length &&
-      before.every(([k], j) => k === pairs[j]![0]);
     if (before === undefined) return [...pairs];
+    const sameKeys = before.length === pairs.length && before.every(([k], j) => k === pairs[j]![0]);
     // a setting the previous viewer had and this one lacks would stay in place: never allowed
     if (!sameKeys) throw new Error("the viewers of one shared read must have the same settings");
     return pairs.filter(([, v], j) => v !== before[j]![1]);

@@ -386,6 +386,25 @@ describe("against a real API", () => {
     jwtSecret: TEST_JWT_SECRET,
   });
 
+  /** Two rounds of 0.6 s per role on `{ __typename }`, two connections: the harness in miniature. */
+  const miniRun = (
+    options: Partial<Parameters<typeof measureMetricsOverhead>[0]>,
+  ): ReturnType<typeof measureMetricsOverhead> =>
+    measureMetricsOverhead({
+      service: service(),
+      extra: {},
+      caseId: "typename",
+      next: () => ({
+        path: "/graphql",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "{ __typename }" }),
+      }),
+      connections: 2,
+      seconds: 0.6,
+      rounds: 2,
+      ...options,
+    });
+
   beforeAll(async () => {
     db = await createTestDatabase();
     dir = await mkdtemp(path.join(os.tmpdir(), "mking-overhead-test-"));
@@ -412,19 +431,8 @@ describe("against a real API", () => {
     const progress: string[] = [];
     const slices: Array<{ round: number; role: string; alive: number[]; running: boolean[] }> = [];
     const isRunning = (pid: number): boolean => existsSync(`/proc/${pid}`);
-    const m = await measureMetricsOverhead({
-      service: service(),
-      extra: {},
-      caseId: "typename",
-      next: () => ({
-        path: "/graphql",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ query: "{ __typename }" }),
-      }),
-      connections: 2,
-      seconds: 0.6,
+    const m = await miniRun({
       sliceSeconds: 0.2,
-      rounds: 2,
       progress: (line) => void progress.push(line),
       onSlice: (round, role, alive) =>
         void slices.push({ round, role, alive, running: alive.map(isRunning) }),
@@ -471,21 +479,7 @@ describe("against a real API", () => {
   }, 240_000);
 
   test("profiles every instance of a real run, and finds no metrics code where metrics are off", async () => {
-    const m = await measureMetricsOverhead({
-      service: service(),
-      extra: {},
-      caseId: "typename",
-      next: () => ({
-        path: "/graphql",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ query: "{ __typename }" }),
-      }),
-      connections: 2,
-      seconds: 0.6,
-      sliceSeconds: 0.3,
-      rounds: 2,
-      profile: true,
-    });
+    const m = await miniRun({ sliceSeconds: 0.3, profile: true });
     for (const r of m.perRound) {
       for (const role of ROLES) expect([role, r.profile![role].busy > 0]).toEqual([role, true]);
       expect([r.profile!.off.metrics, r.profile!.control.metrics]).toEqual([0, 0]);
