@@ -5,7 +5,8 @@
  *
  * Each worker pool beats a heartbeat into app_private.worker_instances. A pool silent for
  * three beats (its process was killed, its host lost) has its locked jobs handed back to the
- * queue by the pools still alive, within seconds instead of graphile-worker's 4-hour default.
+ * queue by the pools still alive, within seconds instead of graphile-worker's 4-hour default;
+ * so has a pool that locked jobs and was killed before its first beat was on record.
  */
 import { EventEmitter } from "node:events";
 import { readFile } from "node:fs/promises";
@@ -196,6 +197,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const currentId = (): string => poolId!;
 
   let lastBeat: number | null = null;
+  let beats = 0;
   const heartbeat = async (): Promise<void> => {
     await pgPool.query(
       `select app_private.worker_heartbeat($1, $2, $3, make_interval(secs => $4::float8 / 1000))`,
@@ -203,16 +205,18 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     );
     lastBeat = Date.now();
     await reclaimFromSilentPools(pgPool, workerUtils, log);
+    // this one reads the whole queue (no index on locked_by): every MISSED_BEATS beats is enough
+    if (beats++ % MISSED_BEATS === 0) {
+      await reclaimFromUnannouncedPools(pgPool, workerUtils, log, options.heartbeatMs);
+    }
   };
-  let beating: Promise<void> = heartbeat().catch((error: unknown) =>
-    log.warn("worker heartbeat failed", { error }),
-  );
-  await beating;
-  const timer = setInterval(() => {
-    beating = beating
+  let beating: Promise<void> = Promise.resolve();
+  const beat = (): Promise<void> =>
+    (beating = beating
       .then(heartbeat)
-      .catch((error: unknown) => log.warn("worker heartbeat failed", { error }));
-  }, options.heartbeatMs);
+      .catch((error: unknown) => log.warn("worker heartbeat failed", { error })));
+  await beat();
+  const timer = setInterval(() => void beat(), options.heartbeatMs);
   timer.unref();
 
   log.info("worker started", { concurrency: options.concurrency, poolId: currentId() });
@@ -244,6 +248,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
             }
             runner = next;
             supervise(next);
+            // the new pool already takes jobs: on record at once, not at the next beat
+            void beat();
             log.info("worker runner started again", { poolId: currentId(), attempt: attempt + 1 });
             return;
           } catch (error) {
@@ -282,6 +288,34 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         log.info("worker stopped");
       })()),
   };
+}
+
+/**
+ * Hands back the jobs locked by pools that never had a heartbeat on record, once the locks are
+ * MISSED_BEATS beats old (of the slowest pool on record, and at least of this one): graphile-worker
+ * takes jobs as soon as a pool exists, so a process killed before its first beat reached the
+ * database left locks under an id nobody knew (found by the chaos soak).
+ */
+async function reclaimFromUnannouncedPools(
+  pgPool: pg.Pool,
+  workerUtils: WorkerUtils,
+  log: Logger,
+  heartbeatMs: number,
+): Promise<void> {
+  const { rows } = await pgPool.query<{ pool_id: string; jobs: number }>(
+    `select u.pool_id,
+            (select count(*)::int from graphile_worker.jobs j where j.locked_by = u.pool_id) as jobs
+       from app_private.unannounced_worker_pools($1, make_interval(secs => $2::float8 / 1000)) u(pool_id)`,
+    [MISSED_BEATS, heartbeatMs],
+  );
+  if (rows.length === 0) return;
+  await workerUtils.forceUnlockWorkers(rows.map((r) => r.pool_id));
+  for (const stale of rows) {
+    log.warn("a worker pool that never beat holds jobs; they go back to the queue", {
+      unannouncedPool: stale.pool_id,
+      jobsReclaimed: stale.jobs,
+    });
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 
 import type { Task } from "graphile-worker";
+import pg from "pg";
 
 import { countersRecount, countersVerifyAll } from "../../src/tasks/counters.ts";
 import { notificationsCreate } from "../../src/tasks/notifications.ts";
@@ -367,6 +368,100 @@ async function killMidBatch(doomed: RunningProcess, posts: string[]): Promise<vo
     await rescuer.close();
   }
 }
+
+describe("a worker process killed before its first heartbeat reached the database", () => {
+  // Found by the chaos soak on CI: graphile-worker takes jobs as soon as a pool exists, so a
+  // process killed before its first beat was on record left its job locked by an id that no
+  // heartbeat had named (graphile-worker's own expiry: four hours).
+  it("loses its job to a live worker all the same", async () => {
+    const posts = await driftedPosts(8);
+    const helper = await startTestWorker(db);
+    await helper.idle();
+    await helper.close();
+    await sql(`update app_public.posts set likes_count = 100 where id = any($1)`, [posts]);
+    const [job] = await sql<{ id: string }>(
+      `select id::text from graphile_worker.add_job('counters__verify_all', '{}'::json)`,
+    );
+
+    // the doomed process's first beat waits behind this lock; its pool takes the job meanwhile
+    const blocker = new pg.Client({ connectionString: db.ownerUrl });
+    await blocker.connect();
+    let doomed: RunningProcess | null = null;
+    try {
+      await blocker.query(`begin`);
+      await blocker.query(`lock table app_private.worker_instances in share mode`);
+      doomed = startProcess(["test/fixtures/killable-worker.ts", db.ownerUrl], {});
+      await doomed.waitFor(/MID_BATCH/);
+      const [locked] = await sql<{ locked_by: string | null }>(
+        `select locked_by from graphile_worker.jobs where id = $1`,
+        [job!.id],
+      );
+      expect(locked!.locked_by).not.toBeNull();
+      doomed.child.kill("SIGKILL");
+      expect(await doomed.exited).toBeNull();
+      // its beat dies with it (a killed process's queued statement never arrives)
+      await sql(
+        `select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = current_database() and application_name = 'mking-friend-worker'
+            and wait_event_type = 'Lock'`,
+      );
+      await blocker.query(`rollback`);
+      expect(
+        await sql(`select 1 from app_private.worker_instances where id = $1`, [locked!.locked_by]),
+      ).toEqual([]);
+
+      const rescuer = await startTestWorker(db, { heartbeatMs: 100 });
+      try {
+        await rescuer.idle(["counters__verify_all"]);
+        expect(await wrongCounts(posts)).toEqual([]);
+        expect(await sql(`select 1 from graphile_worker.jobs where id = $1`, [job!.id])).toEqual(
+          [],
+        );
+        const line = rescuer.log.lines.find((l) => l.includes("never beat holds jobs"));
+        expect(line).toContain(`unannouncedPool=${locked!.locked_by}`);
+        expect(line).toContain("jobsReclaimed=1");
+      } finally {
+        await rescuer.close();
+      }
+    } finally {
+      doomed?.child.kill("SIGKILL");
+      await blocker.end();
+    }
+  });
+
+  it("is told apart from a pool just born and from a pool on record", async () => {
+    // the state a pool leaves: its lock on a job (set here as graphile-worker sets it)
+    const [job] = await sql<{ id: string }>(
+      `select id::text from graphile_worker.add_job('worker__cleanup', '{}'::json, run_at := now() + interval '1 hour')`,
+    );
+    const lockedFor = (pool: string, age: string) =>
+      sql(
+        `update graphile_worker._private_jobs set locked_by = $2, locked_at = now() - $3::interval where id = $1`,
+        [job!.id, pool, age],
+      );
+    const unannounced = async (): Promise<string[]> =>
+      (
+        await sql<{ id: string }>(
+          `select id from app_private.unannounced_worker_pools(3, interval '1 second') id`,
+        )
+      ).map((r) => r.id);
+    try {
+      await lockedFor("newborn-pool", "2 seconds"); // younger than three beats of one second
+      expect(await unannounced()).toEqual([]);
+      await lockedFor("newborn-pool", "4 seconds");
+      expect(await unannounced()).toEqual(["newborn-pool"]);
+      // a slower pool on record makes everyone wait for three of its beats
+      await sql(`select app_private.worker_heartbeat('slow-pool', 'h', 1, interval '10 seconds')`);
+      expect(await unannounced()).toEqual([]);
+      await lockedFor("slow-pool", "1 hour"); // on record: the silent-pool check's business
+      expect(await unannounced()).toEqual([]);
+    } finally {
+      await sql(`delete from app_private.worker_instances where id = 'slow-pool'`);
+      await sql(`select graphile_worker.force_unlock_workers(array['newborn-pool', 'slow-pool'])`);
+      await sql(`select graphile_worker.permanently_fail_jobs(array[$1::bigint])`, [job!.id]);
+    }
+  });
+});
 
 describe("worker pools", () => {
   it("register with a heartbeat while running, and deregister when stopped", async () => {
