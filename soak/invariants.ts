@@ -466,6 +466,23 @@ export async function jobs(q: Q): Promise<InvariantResult> {
        from graphile_worker.jobs where attempts < max_attempts and run_at <= now() group by 1`,
   );
   for (const r of due) c.fail(`${r.n} ${r.task} jobs due but not done (${r.locked} locked)`);
+  // who holds what is still locked, and whether that pool's heartbeat is on record: a stuck
+  // lock is otherwise hard to trace back after the run
+  const holders = await q<{ pool: string; jobs: number; oldest_s: number; beat_s: number | null }>(
+    `select j.locked_by as pool, count(*)::int as jobs,
+            round(extract(epoch from now() - min(j.locked_at)))::int as oldest_s,
+            round(extract(epoch from now() - max(w.heartbeat_at)))::int as beat_s
+       from graphile_worker.jobs j
+       left join app_private.worker_instances w on w.id = j.locked_by
+      where j.locked_by is not null and j.attempts < j.max_attempts and j.run_at <= now()
+      group by 1`,
+  );
+  for (const h of holders) {
+    c.fail(
+      `pool ${h.pool} holds ${h.jobs} of them, locked ${h.oldest_s} s ago; ` +
+        (h.beat_s === null ? "no heartbeat on record" : `last heartbeat ${h.beat_s} s ago`),
+    );
+  }
   const later = await q<{ n: number }>(
     `select count(*)::int as n from graphile_worker.jobs where attempts < max_attempts and run_at > now()`,
   );
