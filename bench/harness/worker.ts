@@ -137,6 +137,14 @@ export async function measureLikeToNotification(
   await listener.connect();
   const waiting = new Map<string, () => void>();
   listener.on("notification", (n) => waiting.get(n.channel)?.());
+  // one client, several senders: its LISTEN and UNLISTEN commands go one at a time (pg queues
+  // overlapping calls itself, deprecated since pg 8.16 and gone in pg 9)
+  let commands: Promise<unknown> = Promise.resolve();
+  const command = (text: string): Promise<unknown> => {
+    const run = commands.then(() => listener.query(text));
+    commands = run.catch(() => undefined);
+    return run;
+  };
   const histogram = new LatencyHistogram();
   let missed = 0;
   try {
@@ -146,7 +154,7 @@ export async function measureLikeToNotification(
         while (next < samples.length) {
           const s = samples[next++]!;
           const channel = `user:${s.authorId}:notifications`;
-          await listener.query(`listen ${pg.escapeIdentifier(channel)}`);
+          await command(`listen ${pg.escapeIdentifier(channel)}`);
           const arrived = new Promise<boolean>((resolve) => {
             const timer = setTimeout(() => resolve(false), 30_000);
             waiting.set(channel, () => {
@@ -168,7 +176,7 @@ export async function measureLikeToNotification(
           if (await arrived) histogram.record(performance.now() - t0);
           else missed += 1;
           waiting.delete(channel);
-          await listener.query(`unlisten ${pg.escapeIdentifier(channel)}`);
+          await command(`unlisten ${pg.escapeIdentifier(channel)}`);
         }
       }),
     );
