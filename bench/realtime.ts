@@ -1,5 +1,6 @@
 /**
- * `npm run bench:realtime -- [--scale 1] [--quick] [--scenarios rt_1k,rt_10k,...]`
+ * `npm run bench:realtime -- [--scale 1] [--quick] [--scenarios rt_1k,rt_10k,...] [--profile]
+ *   [--keep-profiles <folder>]`
  *
  * Realtime at scale (issue #15), on the benchmark's data set (`<database>_bench`, seeded at
  * `--scale` when it is not already: bench/harness/benchDatabase.ts): two API instances in
@@ -17,9 +18,15 @@
  * scenario's sockets closing must not count against the next), transactions per message, and
  * the API pools' waiting clients. Between scenarios presence settles (bench/harness/realtimeScale.ts). Writes bench/results/realtime-<date>.json and prints a Markdown table;
  * BENCHMARKS.md is left alone.
+ *
+ * With `--profile` the API instances run under V8's sampling profiler, and each scenario also
+ * reports their CPU in its measured phase: per delivered event, and by where it went (socket
+ * writes, garbage collection, SQL building, grafast, …: bench/harness/cpuProfile.ts);
+ * `--keep-profiles <folder>` keeps the profiles. The profiler costs some CPU of its own.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 
 import pg from "pg";
@@ -32,10 +39,12 @@ import { createLogger } from "../src/log.ts";
 import { PROJECT_ROOT } from "../src/paths.ts";
 import { tokenServiceFor } from "../src/server.ts";
 import { ensureBenchDatabase } from "./harness/benchDatabase.ts";
+import { breakdownInWindows, readProfileOf, REALTIME_CATEGORIES } from "./harness/cpuProfile.ts";
 import { freePort, serviceEnv, startApi, stopAllChildren } from "./harness/processes.ts";
 import {
   measureScale,
   type ApiInstance,
+  type ApiCpu,
   type ScaleResult,
   type ScaleScenario,
 } from "./harness/realtimeScale.ts";
@@ -51,11 +60,15 @@ const { values } = cli.parse({
     scale: { type: "string", default: "1" },
     quick: { type: "boolean", default: false },
     scenarios: { type: "string" },
+    profile: { type: "boolean", default: false },
+    "keep-profiles": { type: "string" },
   },
 });
 
 const scale = positive("scale", values.scale);
 const quick = values.quick;
+const keepProfilesIn = values["keep-profiles"] ? path.resolve(values["keep-profiles"]) : null;
+const profiling = values.profile || keepProfilesIn !== null;
 
 /** The issue's group conversation: 1,000 participants (a group holds at most 1,024). */
 const GROUP_SIZE = 1000;
@@ -143,7 +156,47 @@ function table(results: ScaleResult[]): string {
       .join("; ");
     lines.push(`- ${r.label}: ${kinds || "not measured"}`);
   }
+  if (results.some((r) => r.apiCpu)) {
+    const names = Object.keys(results.find((r) => r.apiCpu)!.apiCpu!.shares);
+    lines.push(
+      "",
+      "API CPU in the measured phase (V8's sampling profiler; its own cost included):",
+      "",
+      `| scenario | busy ms | µs per delivered event | ${names.join(" | ")} |`,
+      `|---|---|---|${names.map(() => "---").join("|")}|`,
+    );
+    for (const r of results) {
+      const c = r.apiCpu;
+      if (!c) continue;
+      lines.push(
+        `| ${r.label} | ${c.busyMs} | ${c.perDeliveryMicros} | ${names.map((n) => `${c.shares[n] ?? 0} %`).join(" | ")} |`,
+      );
+    }
+  }
   return lines.join("\n");
+}
+
+/** The instances' CPU in the scenario's measured phase, from the profiles in `dir`. */
+async function apiCpuOf(dir: string, pids: number[], r: ScaleResult): Promise<ApiCpu> {
+  let busy = 0;
+  const counts: Record<string, number> = {};
+  for (const pid of pids) {
+    const b = breakdownInWindows(
+      await readProfileOf(dir, pid),
+      [r.windowMicros],
+      REALTIME_CATEGORIES,
+    );
+    busy += b.busy;
+    for (const [k, n] of Object.entries(b.byCategory)) counts[k] = (counts[k] ?? 0) + n;
+  }
+  const round = (x: number): number => Math.round(x * 10) / 10;
+  return {
+    busyMs: busy,
+    perDeliveryMicros: r.received > 0 ? Math.round((busy * 1000) / r.received) : 0,
+    shares: Object.fromEntries(
+      Object.entries(counts).map(([k, n]) => [k, busy > 0 ? round((100 * n) / busy) : 0]),
+    ),
+  };
 }
 
 try {
@@ -191,7 +244,13 @@ try {
     await c.connect();
     try {
       const { rows } = await c.query<{ id: string }>(
-        `select id from app_public.users where status = 'active' order by random() limit $1`,
+        // nobody with a block: a blocked sender's message reaches no one who blocked them (as
+        // it should), which the scenario would count as missed
+        `select u.id from app_public.users u
+          where u.status = 'active'
+            and not exists (select 1 from app_public.friendships f
+                             where f.status = 'blocked' and (f.requester_id = u.id or f.addressee_id = u.id))
+          order by random() limit $1`,
         [need],
       );
       return rows.map((r) => r.id);
@@ -201,15 +260,25 @@ try {
   })();
 
   say("starting two API instances");
+  const profiles = profiling
+    ? await mkdtemp(path.join(os.tmpdir(), `mking-bench-realtime-${process.pid}-`))
+    : null;
   const apis: ApiInstance[] = [];
+  const apiChildren: { stop(): Promise<void> }[] = [];
   for (let i = 0; i < 2; i++) {
     const metricsPort = await freePort();
     const api = await startApi(service, {
       ...ttl,
       METRICS_PORT: String(metricsPort),
       ACCESS_LOG: "false",
+      ...(profiles ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}` } : {}),
     });
-    apis.push({ url: api.url, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
+    apiChildren.push(api);
+    apis.push({
+      url: api.url,
+      metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+      pid: api.pid,
+    });
   }
 
   const results: ScaleResult[] = [];
@@ -229,6 +298,27 @@ try {
       `${s.id}: p95 ${r.latencyMs.p95} ms, missed ${r.missed}, failed ${r.failed}, statements per event per instance ${fmt(r.database?.perEventPerInstance)}`,
     );
     results.push(r);
+  }
+  if (profiles) {
+    // a profile is written when its process exits
+    await Promise.all(apiChildren.map((a) => a.stop()));
+    for (const r of results) {
+      const pids = apis.slice(0, r.instances).map((a) => a.pid!);
+      r.apiCpu = await apiCpuOf(profiles, pids, r);
+    }
+    if (keepProfilesIn) {
+      await mkdir(keepProfilesIn, { recursive: true });
+      for (const [i, a] of apis.entries()) {
+        const name = (await readdir(profiles)).find((f) => f.includes(`.${a.pid}.`));
+        if (name)
+          await copyFile(
+            path.join(profiles, name),
+            path.join(keepProfilesIn, `api${i + 1}.cpuprofile`),
+          );
+      }
+      say(`profiles kept in ${keepProfilesIn}`);
+    }
+    await rm(profiles, { recursive: true, force: true });
   }
 
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");

@@ -98,3 +98,79 @@ export async function readProfileOf(dir: string, pid: number): Promise<CpuProfil
   if (!name) throw new Error(`no CPU profile of process ${pid} in ${dir}`);
   return JSON.parse(await readFile(path.join(dir, name), "utf8")) as CpuProfile;
 }
+
+/** A part of a process's work, told by the frame a sample was taken in (its self frame). */
+export interface CpuCategory {
+  name: string;
+  matches: (frame: { functionName: string; url: string }) => boolean;
+}
+
+/**
+ * Where a realtime API instance's CPU goes, by the frame each busy sample ran in: the first
+ * category that matches names it, "other" the rest (bench/realtime.ts --profile).
+ */
+export const REALTIME_CATEGORIES: readonly CpuCategory[] = [
+  { name: "garbage collector", matches: (f) => f.functionName === "(garbage collector)" },
+  {
+    // the kernel's side of a socket write (on loopback it includes the receiver's stack)
+    name: "socket writes",
+    matches: (f) =>
+      f.url === "" &&
+      /^(writev|writeBuffer|writeUtf8String|writeLatin1String)$/.test(f.functionName),
+  },
+  {
+    name: "SQL building (pg-sql2, @dataplan/pg's query)",
+    matches: (f) =>
+      /\/node_modules\/pg-sql2\//.test(f.url) || /^build(TheQuery|QueryParts)/.test(f.functionName),
+  },
+  { name: "grafast", matches: (f) => /\/node_modules\/grafast\//.test(f.url) },
+  {
+    name: "pg driver",
+    matches: (f) =>
+      /\/node_modules\/(pg|pg-protocol|pg-pool|pg-types|postgres-array|postgres-date)\//.test(
+        f.url,
+      ),
+  },
+  {
+    name: "websockets (ws, graphql-ws)",
+    matches: (f) => /\/node_modules\/(ws|graphql-ws)\//.test(f.url),
+  },
+  { name: "realtime code (src/realtime)", matches: (f) => /\/src\/realtime\//.test(f.url) },
+  // the bench reads each instance's pool gauges from /metrics every 100 ms
+  { name: "metrics (the bench's /metrics sampling)", matches: (f) => METRICS_CODE.test(f.url) },
+  { name: "postgraphile (other)", matches: (f) => /\/node_modules\/postgraphile\//.test(f.url) },
+];
+
+/** Busy samples inside `windows`, and how many fell in each category (and "other"). */
+export function breakdownInWindows(
+  profile: CpuProfile,
+  windows: readonly (readonly [number, number])[],
+  categories: readonly CpuCategory[],
+): { busy: number; byCategory: Record<string, number> } {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const names = new Map<number, string | null>();
+  const nameOf = (id: number): string | null => {
+    if (names.has(id)) return names.get(id)!;
+    const frame = byId.get(id)?.callFrame;
+    const name =
+      !frame || frame.functionName === "(idle)"
+        ? null
+        : (categories.find((c) => c.matches(frame))?.name ?? "other");
+    names.set(id, name);
+    return name;
+  };
+  const byCategory: Record<string, number> = Object.fromEntries(
+    [...categories.map((c) => c.name), "other"].map((n) => [n, 0]),
+  );
+  let busy = 0;
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (!windows.some(([from, to]) => at >= from && at <= to)) continue;
+    const name = nameOf(profile.samples[i]!);
+    if (name === null) continue;
+    busy += 1;
+    byCategory[name] = (byCategory[name] ?? 0) + 1;
+  }
+  return { busy, byCategory };
+}

@@ -24,6 +24,7 @@ import pg from "pg";
 
 import type { ChildMessage, ParentMessage, Subscriber } from "./realtimeClients.ts";
 import { now } from "./realtimeClients.ts";
+import { monotonicMicros } from "./cpuProfile.ts";
 import { LatencyHistogram, type Percentiles } from "./stats.ts";
 
 export interface ScaleScenario {
@@ -43,6 +44,8 @@ export interface ScaleScenario {
 export interface ApiInstance {
   url: string;
   metricsUrl: string;
+  /** Its process id (its CPU profile is named by it: bench/realtime.ts --profile). */
+  pid?: number;
 }
 
 export interface ScaleContext {
@@ -108,6 +111,20 @@ export interface ScaleResult {
   sendSeconds: number;
   database: DatabaseCost | null;
   pool: PoolWait;
+  /** The measured phase (first send → last receipt) on the CPU profiles' clock (µs, monotonic). */
+  windowMicros: [number, number];
+  /** Where the instances' CPU went in that phase (bench/realtime.ts --profile), else absent. */
+  apiCpu?: ApiCpu;
+}
+
+/** The API instances' CPU in a scenario's measured phase, from their CPU profiles. */
+export interface ApiCpu {
+  /** Busy milliseconds of the instances' main threads (one sample per millisecond). */
+  busyMs: number;
+  /** busyMs per event delivered to a subscriber, in microseconds. */
+  perDeliveryMicros: number;
+  /** Share of busyMs (%) by where the samples ran (bench/harness/cpuProfile.ts). */
+  shares: Record<string, number>;
 }
 
 const SEND = `mutation ($c: UUID!, $t: String!) { sendMessage(input: { conversationId: $c, content: $t }) { message { id } } }`;
@@ -428,6 +445,7 @@ export async function measureScale(ctx: ScaleContext, s: ScaleScenario): Promise
     const transactionsBefore = await transactions(ctx.ownerUrl);
     await Promise.all(clients.map((c) => c.ask({ type: "measure" }, "measure")));
     const stopSampling = samplePools(apis);
+    const windowFrom = monotonicMicros();
     const sendStarted = now();
     const acks = new LatencyHistogram();
     await pooled(
@@ -452,6 +470,7 @@ export async function measureScale(ctx: ScaleContext, s: ScaleScenario): Promise
       if (st.reduce((n, x) => n + x.received, 0) >= expected || now() > deadline) break;
       await new Promise((r) => setTimeout(r, 200));
     }
+    const windowTo = monotonicMicros();
     const pool = await stopSampling();
     const collected = await Promise.all(clients.map((c) => c.ask({ type: "collect" }, "collect")));
     const spent = (await transactions(ctx.ownerUrl)) - transactionsBefore - 1;
@@ -479,6 +498,7 @@ export async function measureScale(ctx: ScaleContext, s: ScaleScenario): Promise
       sendSeconds: Math.round(sendSeconds * 10) / 10,
       database,
       pool,
+      windowMicros: [windowFrom, windowTo],
     };
   } finally {
     closing = await databaseNow(ctx.ownerUrl).catch(() => null);
