@@ -1,6 +1,6 @@
 /**
- * `npm run bench:realtime -- [--scale 1] [--quick] [--scenarios rt_1k,rt_10k,...] [--profile]
- *   [--keep-profiles <folder>]`
+ * `npm run bench:realtime -- [--scale 1] [--quick] [--scenarios rt_1k,rt_10k,...] [--in-flight 4]
+ *   [--profile] [--keep-profiles <folder>]`
  *
  * Realtime at scale (issue #15), on the benchmark's data set (`<database>_bench`, seeded at
  * `--scale` when it is not already: bench/harness/benchDatabase.ts): two API instances in
@@ -18,6 +18,9 @@
  * scenario's sockets closing must not count against the next), transactions per message, and
  * the API pools' waiting clients. Between scenarios presence settles (bench/harness/realtimeScale.ts). Writes bench/results/realtime-<date>.json and prints a Markdown table;
  * BENCHMARKS.md is left alone.
+ *
+ * `--in-flight n`: how many sends the scenarios without a fixed interval keep in flight (4 by
+ * default: the main benchmark's figure; 1 shows the path's own latency without queueing).
  *
  * With `--profile` the API instances run under V8's sampling profiler, and each scenario also
  * reports their CPU in its measured phase: per delivered event, and by where it went (socket
@@ -53,13 +56,14 @@ import { script, type Fail } from "./harness/script.ts";
 import { benchSessionId, ensureBenchSessions } from "./harness/sessions.ts";
 
 const cli = script("bench:realtime");
-const { say, positive, stopOnSignals } = cli;
+const { say, positive, whole, stopOnSignals } = cli;
 const fail: Fail = cli.fail;
 const { values } = cli.parse({
   options: {
     scale: { type: "string", default: "1" },
     quick: { type: "boolean", default: false },
     scenarios: { type: "string" },
+    "in-flight": { type: "string", default: "4" },
     profile: { type: "boolean", default: false },
     "keep-profiles": { type: "string" },
   },
@@ -67,6 +71,7 @@ const { values } = cli.parse({
 
 const scale = positive("scale", values.scale);
 const quick = values.quick;
+const inFlight = whole("in-flight", values["in-flight"]);
 const keepProfilesIn = values["keep-profiles"] ? path.resolve(values["keep-profiles"]) : null;
 const profiling = values.profile || keepProfilesIn !== null;
 
@@ -80,7 +85,7 @@ const SCENARIOS: ScaleScenario[] = [
     conversations: 100,
     membersPerChat: 10,
     messages: quick ? 50 : 200,
-    concurrency: 4,
+    concurrency: inFlight,
     instances: 1,
   },
   {
@@ -89,7 +94,7 @@ const SCENARIOS: ScaleScenario[] = [
     conversations: 1000,
     membersPerChat: 10,
     messages: quick ? 200 : 1000,
-    concurrency: 4,
+    concurrency: inFlight,
     instances: 1,
   },
   {
@@ -108,7 +113,7 @@ const SCENARIOS: ScaleScenario[] = [
     conversations: 1000,
     membersPerChat: 10,
     messages: quick ? 200 : 1000,
-    concurrency: 4,
+    concurrency: inFlight,
     instances: 2,
   },
   {
@@ -327,9 +332,11 @@ try {
   const file = path.join(dir, `realtime-${stamp}.json`);
   await writeFile(
     file,
-    `${JSON.stringify({ at: new Date().toISOString(), scale, quick, results }, null, 2)}\n`,
+    `${JSON.stringify({ at: new Date().toISOString(), scale, quick, inFlight, results }, null, 2)}\n`,
   );
-  process.stdout.write(`\n${table(results)}\n`);
+  process.stdout.write(
+    `\nSends in flight (scenarios without an interval): ${inFlight}\n\n${table(results)}\n`,
+  );
   say(`results: ${path.relative(PROJECT_ROOT, file)}`);
 } finally {
   await stopAllChildren();
