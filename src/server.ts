@@ -305,6 +305,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     tokens,
     sessions,
     limits: config.realtime,
+    maxMessageBytes: config.api.maxRequestBytes,
     log,
     metrics: apiMetrics,
     presence,

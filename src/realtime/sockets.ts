@@ -57,6 +57,11 @@ export interface WebSocketOptions {
   /** Live sessions: a socket of a session that ends is closed (4401) at once. */
   sessions: SessionRegistry;
   limits: SocketLimits;
+  /**
+   * Largest websocket message accepted, in bytes (MAX_REQUEST_BYTES, as for an HTTP body):
+   * beyond it the socket closes with 1009 (Message Too Big). ws's own default is 100 MiB.
+   */
+  maxMessageBytes: number;
   log: Logger;
   /** Ping interval; a peer that misses a pong for this long is dropped. */
   keepaliveMs?: number;
@@ -286,11 +291,23 @@ export function attachWebSockets(
     },
   });
 
-  const wsServer = new WebSocketServer({ noServer: true });
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes });
   let open = 0;
   wsServer.on("connection", (socket: WebSocket, request: IncomingMessage) => {
     open += 1;
     metrics?.opened();
+    // A frame ws refuses (over maxPayload, invalid UTF-8, a bad opcode, an unmasked frame…)
+    // closes that socket with the matching code (1009, 1007, 1002) and emits 'error': without a
+    // listener, one such frame from anyone ended the whole process.
+    socket.on("error", (error: Error & { code?: string }) => {
+      options.metrics?.refused(
+        error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH" ? "body_size" : "transport",
+      );
+      log.info("websocket closed: the client sent a frame it may not send", {
+        code: error.code ?? "unknown",
+        reason: error.message,
+      });
+    });
     const stopKeepalive = keepalive(socket, options.keepaliveMs ?? 12_000);
     const closed = server.opened(
       {

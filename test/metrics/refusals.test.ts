@@ -135,6 +135,28 @@ function upgrade(to: Observed, origin: string): Promise<Answer> {
   });
 }
 
+/**
+ * A websocket (after its upgrade) sent one frame ws must refuse: the close code the client got,
+ * and whether the server still answers (an unhandled 'error' event used to end the process).
+ */
+function refusedFrame(to: Observed, data: Buffer, binary: boolean): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(
+      `${to.server.url.replace(/^http/, "ws")}/graphql`,
+      "graphql-transport-ws",
+      { headers: { origin: ALLOWED_ORIGIN } },
+    );
+    socket.once("open", () => socket.send(data, { binary }));
+    socket.once("error", () => undefined); // the close below tells what happened
+    socket.once("close", (code) => {
+      post(to, { query: `{ __typename }` }, { headers: { origin: ALLOWED_ORIGIN } }).then(
+        (after) => resolve({ status: code, code: after.status === 200 ? "still serving" : after }),
+        reject,
+      );
+    });
+  });
+}
+
 let nested = "__typename";
 for (let i = 0; i < 8; i++) nested = `currentUser { ${nested} }`;
 const SEND_TYPING = `mutation Typing($c: UUID!) { sendTyping(input: { conversationId: $c }) { sent } }`;
@@ -226,6 +248,27 @@ const CASES: Case[] = [
     to: () => main,
     send: () => post(main, { query: `{ __typename }`, variables: { pad: "x".repeat(2000) } }),
     expected: { status: 413, code: "PAYLOAD_TOO_LARGE" },
+  },
+  {
+    guard: "body_size",
+    what: "a websocket message over MAX_REQUEST_BYTES",
+    to: () => main,
+    send: () =>
+      refusedFrame(
+        main,
+        Buffer.from(
+          JSON.stringify({ type: "connection_init", payload: { pad: "x".repeat(2000) } }),
+        ),
+        false,
+      ),
+    expected: { status: 1009, code: "still serving" },
+  },
+  {
+    guard: "transport",
+    what: "a websocket text frame that is not UTF-8",
+    to: () => main,
+    send: () => refusedFrame(main, Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), false),
+    expected: { status: 1007, code: "still serving" },
   },
   {
     guard: "rate_limit",
