@@ -39,7 +39,14 @@ export interface ShapeLimits {
   maxDirectives: number;
 }
 
-export type ShapeLimit = "tokens" | "aliases" | "selections" | "directives";
+export type ShapeLimit = "tokens" | "aliases" | "selections" | "directives" | "nesting";
+
+/**
+ * How deep brackets (`{`, `[`, `(`) may nest in a document. graphql-js's parser recurses once
+ * per level: ~2,000 levels of `[` (within the token limit) overflowed its stack, a 500 without a
+ * code. No operation of ours nests beyond 30 (GRAPHQL_MAX_DEPTH is at most 100 selection levels).
+ */
+export const MAX_NESTING = 256;
 
 export type ParsedWithinLimits =
   | { ok: true; document: DocumentNode }
@@ -58,6 +65,7 @@ function tooComplex(limit: ShapeLimit, count: number | null, max: number): Graph
     aliases: "aliased fields",
     selections: "field selections",
     directives: "directives",
+    nesting: "levels of nested brackets",
   }[limit];
   const message =
     count === null
@@ -138,8 +146,44 @@ export function countShape(document: DocumentNode): Counts {
   return total;
 }
 
+/**
+ * The deepest nesting of brackets in `query` (strings, block strings and comments skipped), or
+ * `max + 1` as soon as it goes beyond `max`: one pass, no recursion.
+ */
+export function nestingOf(query: string, max: number): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < query.length; i++) {
+    const c = query[i];
+    if (c === "#") {
+      while (i < query.length && query[i] !== "\n" && query[i] !== "\r") i++;
+    } else if (c === '"') {
+      if (query.startsWith('"""', i)) {
+        i += 3;
+        while (i < query.length && !query.startsWith('"""', i))
+          i += query.startsWith('\\"""', i) ? 4 : 1;
+        i += 2; // onto the closing quotes' last one
+      } else {
+        i++;
+        while (i < query.length && query[i] !== '"' && query[i] !== "\n")
+          i += query[i] === "\\" ? 2 : 1;
+      }
+    } else if (c === "{" || c === "[" || c === "(") {
+      depth++;
+      if (depth > deepest) deepest = depth;
+      if (deepest > max) return max + 1;
+    } else if (c === "}" || c === "]" || c === ")") {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
 /** Parses `query`, refusing it as soon as it exceeds a limit; syntax errors are returned. */
 export function parseWithinLimits(query: string, limits: ShapeLimits): ParsedWithinLimits {
+  if (nestingOf(query, MAX_NESTING) > MAX_NESTING) {
+    return { ok: false, error: tooComplex("nesting", null, MAX_NESTING) };
+  }
   let document: DocumentNode;
   try {
     document = parse(new Source(query, "GraphQL HTTP Request"), {

@@ -19,6 +19,7 @@ export const GUARDS = [
   "aliases",
   "selections",
   "directives",
+  "nesting",
   "body_size",
   "rate_limit",
   "transport",
@@ -34,6 +35,7 @@ const SHAPE_LIMITS: ReadonlySet<string> = new Set([
   "aliases",
   "selections",
   "directives",
+  "nesting",
 ]);
 
 /** Refusals answered before GraphQL runs (src/http/transport.ts, src/http/cors.ts). */

@@ -14,7 +14,7 @@
  *     extensions.code of the first error; operation_type "unknown" when the document never parsed)
  * - mking_http_requests_in_flight   gauge
  * - mking_requests_refused_total{guard}   counter (guard: depth|cost|page_size|tokens|aliases|
- *     selections|directives|body_size|rate_limit|transport|origin|untrusted_document)
+ *     selections|directives|nesting|body_size|rate_limit|transport|origin|untrusted_document)
  * - mking_websocket_connections   gauge
  * - mking_subscriptions_running   gauge
  * - mking_realtime_events_delivered_total{subscription}   counter

@@ -243,6 +243,14 @@ const CASES: Case[] = [
     expected: { status: 200, code: "QUERY_TOO_COMPLEX" },
   },
   {
+    guard: "nesting",
+    what: "brackets nested deeper than the parser can follow",
+    to: () => main,
+    // compact: this server takes bodies of at most 1,000 bytes
+    send: () => post(main, { query: `${"{a".repeat(257)}${"}".repeat(257)}` }),
+    expected: { status: 200, code: "QUERY_TOO_COMPLEX" },
+  },
+  {
     guard: "body_size",
     what: "a body over MAX_REQUEST_BYTES",
     to: () => main,

@@ -9,7 +9,7 @@ import path from "node:path";
 import { getIntrospectionQuery } from "postgraphile/graphql";
 
 import { SCENARIOS } from "../../bench/scenarios.ts";
-import { parseWithinLimits } from "../../src/graphql/shape.ts";
+import { MAX_NESTING, nestingOf, parseWithinLimits } from "../../src/graphql/shape.ts";
 import { documentHash, parseTrustedDocuments } from "../../src/graphql/trustedDocuments.ts";
 import { writeTrustedDocuments } from "../../src/trustedDocuments.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
@@ -112,6 +112,32 @@ describe("document shape limits", () => {
     // Within the limit, the repeated directive reaches validation (it is not repeatable).
     const within = await server.graphql(field(50));
     expect(within.body.errors?.[0]?.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
+  });
+
+  it("refuses brackets nested deeper than the parser can follow, with a code, not a 500", async () => {
+    // within the token limit: 2,000 levels of a list literal overflowed graphql-js's parser
+    const deepList = `{ searchPosts(query: ${"[".repeat(2000)}"x"${"]".repeat(2000)}) { nodes { id } } }`;
+    const { status, body } = await server.graphql(deepList);
+    expect(status).toBe(200);
+    expect(body.errors?.[0]?.extensions).toEqual({
+      code: "QUERY_TOO_COMPLEX",
+      limit: "nesting",
+      max: MAX_NESTING,
+    });
+    // the same for selections; at the limit the document is parsed, and its depth refused by
+    // the ordinary depth limit (GRAPHQL_MAX_DEPTH)
+    const selections = (n: number): string => `${"{ a ".repeat(n)}${"}".repeat(n)}`;
+    expect(limitOf((await server.graphql(selections(MAX_NESTING + 1))).body)).toBe("nesting");
+    expect(limitOf((await server.graphql(selections(MAX_NESTING))).body)).toBe("depth");
+  });
+
+  it("counts nesting outside strings and comments only", () => {
+    expect(nestingOf(`{ a(b: [{ c: 1 }]) }`, 10)).toBe(4);
+    expect(nestingOf(`{ a(s: "{[({[(") }`, 10)).toBe(2);
+    expect(nestingOf(`{ a(s: "\\"{{{") }`, 10)).toBe(2); // an escaped quote does not end it
+    expect(nestingOf(`{ a(s: """ {{{ \\""" {{{ """) }`, 10)).toBe(2);
+    expect(nestingOf(`# {{{{\n{ a }`, 10)).toBe(1);
+    expect(nestingOf(`${"{".repeat(50)}`, 10)).toBe(11); // stops past the limit
   });
 
   it("leaves syntax errors to the parser's own error", async () => {
