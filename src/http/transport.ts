@@ -11,6 +11,7 @@
  * | a body that is not JSON | 400 | MALFORMED_JSON |
  * | an array of operations | 400 | BATCH_NOT_SUPPORTED |
  * | a body that is not `{ query, variables?, operationName?, extensions? }` | 400 | BAD_REQUEST |
+ * | variables or extensions nested more than 64 levels deep (src/http/jsonDepth.ts) | 400 | BAD_REQUEST |
  * | a subscription (any Accept header): websockets only | 400 | SUBSCRIPTIONS_REQUIRE_WEBSOCKET |
  * | an Accept header that allows no GraphQL response type | 406 | NOT_ACCEPTABLE |
  *
@@ -20,6 +21,7 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import { getOperationAST, parse } from "postgraphile/graphql";
 
+import { MAX_JSON_DEPTH, nestsDeeperThan } from "./jsonDepth.ts";
 import { refuse } from "./respond.ts";
 
 const ALLOWED_METHODS = "POST, OPTIONS";
@@ -149,6 +151,11 @@ export function operationOf(
   }
   if (extensions != null && !isObject(extensions)) {
     return { problem: "`extensions`, if given, must be an object" };
+  }
+  if (nestsDeeperThan(variables, MAX_JSON_DEPTH) || nestsDeeperThan(extensions, MAX_JSON_DEPTH)) {
+    return {
+      problem: `\`variables\` and \`extensions\` may nest at most ${MAX_JSON_DEPTH} levels deep`,
+    };
   }
   return {
     operation: {

@@ -164,6 +164,18 @@ describe("document shape limits", () => {
     expect(introspection.body.data?.__schema).toBeDefined();
   });
 
+  it("refuses variables nested more than 64 levels over websockets too", async () => {
+    const socket = connect(server);
+    try {
+      let deep: unknown = [];
+      for (let i = 0; i < 100; i++) deep = [deep];
+      const refused = socket.subscribe(`query ($r: JSON!) { __typename }`, { r: deep });
+      expect((await refused.failed)?.[0]?.extensions).toEqual({ code: "BAD_REQUEST" });
+    } finally {
+      await socket.dispose();
+    }
+  });
+
   it("applies over websockets too", async () => {
     const socket = connect(server);
     try {

@@ -31,8 +31,8 @@ interface Answer {
   body: GraphQLBody;
 }
 
-async function send(init: RequestInit & { path?: string }): Promise<Answer> {
-  const response = await fetch(`${server.url}${init.path ?? "/graphql"}`, init);
+async function send(init: RequestInit & { path?: string; base?: string }): Promise<Answer> {
+  const response = await fetch(`${init.base ?? server.url}${init.path ?? "/graphql"}`, init);
   const text = await response.text();
   let body: GraphQLBody = {};
   try {
@@ -115,6 +115,42 @@ describe("transport refusals", () => {
       expectRefusal(await post(body), 400, "BAD_REQUEST");
     }
     expectRefusal(await post(""), 400, "BAD_REQUEST");
+  });
+
+  it("refuses variables nested deeper than the coercion can follow with 400 BAD_REQUEST, not a 500", async () => {
+    // A passkey answer (a JSON! argument anyone may send) nested 20,000 levels, 40 kB, overflowed
+    // the stack of the code that coerces it: a 500 "Maximum call stack size exceeded". On a
+    // server that takes bodies of the default 100 kB:
+    const roomy = await startTestServer(db, {});
+    const postTo = (body: string): Promise<Answer> =>
+      send({
+        base: roomy.url,
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body,
+      });
+    try {
+      const finish = `mutation ($r: JSON!) { finishPasskeySignIn(input: { response: $r, token: "x" }) { accessToken } }`;
+      const deep = (levels: number): string => `${"[".repeat(levels)}${"]".repeat(levels)}`;
+      const answer = await postTo(
+        `{"query": ${JSON.stringify(finish)}, "variables": {"r": ${deep(20_000)}}}`,
+      );
+      expectRefusal(answer, 400, "BAD_REQUEST");
+      expect(answer.body.errors?.[0]?.message).toMatch(/at most 64 levels/);
+      expectRefusal(
+        await postTo(`{"query": "{ __typename }", "extensions": {"x": ${deep(65)}}}`),
+        400,
+        "BAD_REQUEST",
+      );
+      // 64 levels (the variables object included) are taken, and reach the mutation itself
+      const within = await postTo(
+        `{"query": ${JSON.stringify(finish)}, "variables": {"r": ${deep(63)}}}`,
+      );
+      expect(within.status).toBe(200);
+      expect(within.body.errors?.[0]?.extensions?.code).toBe("CHALLENGE_INVALID");
+    } finally {
+      await roomy.close();
+    }
   });
 
   it("refuses an Accept header without a GraphQL response type with 406 NOT_ACCEPTABLE", async () => {
