@@ -20,6 +20,15 @@ export function unhandledErrors(log: Logger) {
     const { status, statusCode } = (error ?? {}) as { status?: unknown; statusCode?: unknown };
     const code = typeof status === "number" ? status : statusCode;
     if (typeof code === "number" && code >= 400 && code < 500) {
+      // body-parser's refusals (a route's own JSON body, e.g. /exports) say what they are, as
+      // /graphql's do (src/http/transport.ts)
+      const { type } = error as { type?: unknown };
+      if (type === "entity.too.large") {
+        return refuse(res, 413, "PAYLOAD_TOO_LARGE", "The request body is too large");
+      }
+      if (type === "entity.parse.failed") {
+        return refuse(res, 400, "MALFORMED_JSON", "The request body is not valid JSON");
+      }
       return refuse(res, code, "BAD_REQUEST", "The request could not be processed as sent");
     }
     const errorId = randomUUID();

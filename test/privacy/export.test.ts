@@ -283,6 +283,19 @@ describe("an export of everything about ana", () => {
     expect(await errorCode(wrong)).toBe("NOT_FOUND");
   });
 
+  it("refuses a POSTed body that is not JSON, or too large, with the transport's codes", async () => {
+    const post = (body: string) =>
+      fetch(`${server.url}/exports/${link.id}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${tokenOf.ana}`, "content-type": "application/json" },
+        body,
+      });
+    const malformed = await post(`{"token": `);
+    expect([malformed.status, await errorCode(malformed)]).toEqual([400, "MALFORMED_JSON"]);
+    const large = await post(JSON.stringify({ token: "x".repeat(5000) }));
+    expect([large.status, await errorCode(large)]).toEqual([413, "PAYLOAD_TOO_LARGE"]);
+  });
+
   it("is served to ana, with her token, as a zip of JSON files with a README and a manifest", async () => {
     const response = await download(link, "ana");
     expect(response.status).toBe(200);
