@@ -122,6 +122,7 @@ export function makePreset({
         loginMaxFailures: auth.loginMaxFailures,
         loginMaxFailuresPerClient: auth.loginMaxFailuresPerClient,
         loginFailureWindowMinutes: auth.loginFailureWindowMinutes,
+        signupsPerClientPerHour: auth.signupsPerClientPerHour,
         signIn,
       }),
       makeTwoFactorPlugin({

@@ -30,6 +30,8 @@ export interface AuthPluginOptions {
   loginMaxFailures: number;
   loginMaxFailuresPerClient: number;
   loginFailureWindowMinutes: number;
+  /** Accounts `register` creates per client address per hour. */
+  signupsPerClientPerHour: number;
   /** How sign-ins end (src/auth/signIn.ts completeSignIn: tokens, or the second step). */
   signIn: SignInSettings;
 }
@@ -54,6 +56,11 @@ export function refusal(outcome: string): Error {
       );
     case "rate_limited":
       return appError("RATE_LIMITED", "Too many failed sign-ins; wait a few minutes and try again");
+    case "signup_rate_limited":
+      return appError(
+        "RATE_LIMITED",
+        "Too many accounts were created from this address; try again in an hour",
+      );
     case "suspended":
       return appError("FORBIDDEN", "This account is suspended", { reason: "suspended" });
     case "deleted":
@@ -177,7 +184,7 @@ export function makeAuthPlugin(options: AuthPluginOptions): GraphileConfig.Plugi
         }
 
         extend type Mutation {
-          "Create an account and sign in. A verification e-mail is sent."
+          "Create an account and sign in. A verification e-mail is sent. Sign-ups are limited per client address (RATE_LIMITED)."
           register(input: RegisterInput!): AuthPayload
           "Sign in with e-mail and password. Failed attempts are limited per e-mail and per client address."
           login(input: LoginInput!): AuthPayload
@@ -210,6 +217,12 @@ export function makeAuthPlugin(options: AuthPluginOptions): GraphileConfig.Plugi
                 displayName?: string | null;
               }>;
               const $result = callSql($input, async (query, input, ctx) => {
+                const [allowed] = await query<{ ok: boolean }>(
+                  `select app_hidden.signup_allowed($1::inet, $2, $3) as ok`,
+                  [ctx.mkingClient.ip, options.signupsPerClientPerHour, ctx.mkingClient.userAgent],
+                );
+                // refused, not thrown: the attempt and its audit record are committed
+                if (!allowed?.ok) return { refused: "signup_rate_limited" };
                 const [row] = await query<SessionRow>(
                   `select * from app_hidden.register($1, $2, $3, $4, $5, $6::interval, $7::inet, $8)`,
                   [

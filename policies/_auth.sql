@@ -4,6 +4,7 @@
 -- UNAUTHENTICATED (so anonymous may execute them, to be told to sign in).
 
 grant execute on function app_hidden.register(text, text, text, text, int, interval, inet, text) to anonymous, authenticated;
+grant execute on function app_hidden.signup_allowed(inet, int, text) to anonymous, authenticated;
 grant execute on function app_hidden.login(text, text, int, interval, inet, text, int, int, interval) to anonymous, authenticated;
 grant execute on function app_hidden.refresh_session(text, interval, inet, text) to anonymous, authenticated;
 grant execute on function app_hidden.logout(text, inet, text) to anonymous, authenticated;

@@ -138,6 +138,8 @@ export interface Config {
     /** Failed sign-ins allowed per e-mail, and per client address, within the window. */
     readonly loginMaxFailures: number;
     readonly loginMaxFailuresPerClient: number;
+    /** Accounts `register` creates per client address per hour (SIGNUPS_PER_CLIENT_PER_HOUR). */
+    readonly signupsPerClientPerHour: number;
     readonly loginFailureWindowMinutes: number;
     /** Trust X-Forwarded-For (behind a reverse proxy) for the client address. */
     readonly trustProxy: boolean;
@@ -626,6 +628,7 @@ function readConfig(r: Reader, cwd: string): Config {
       bcryptCost: r.integer("BCRYPT_COST", isProduction ? 12 : 10, 4, 15),
       loginMaxFailures: r.integer("LOGIN_MAX_FAILURES", 10, 1, 1000),
       loginMaxFailuresPerClient: r.integer("LOGIN_MAX_FAILURES_PER_CLIENT", 50, 1, 100_000),
+      signupsPerClientPerHour: r.integer("SIGNUPS_PER_CLIENT_PER_HOUR", 50, 1, 1_000_000),
       loginFailureWindowMinutes: r.integer("LOGIN_FAILURE_WINDOW_MINUTES", 15, 1, 1440),
       trustProxy: r.boolean("TRUST_PROXY", false),
       accountDeletionGraceDays: r.integer("ACCOUNT_DELETION_GRACE_DAYS", 14, 1, 365),

@@ -17,6 +17,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
     DATA_DIR: "/nonexistent-test-data-dir",
     // tests of other areas attach https:// links to posts and profiles; test/media turns it off
     MEDIA_ALLOW_EXTERNAL_URLS: "true",
+    // every test's accounts come from 127.0.0.1; test/api/signup-rate-limit.test.ts sets it low
+    SIGNUPS_PER_CLIENT_PER_HOUR: "1000000",
     ...env,
   });
 }
