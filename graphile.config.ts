@@ -170,7 +170,10 @@ export function makePreset({
       explain: http.explain && !isProduction,
       context: (requestContext, args) => {
         const context = withMediaSettings(
-          requestContextFor(requestContext, tokens, { statementTimeoutMs: api.statementTimeoutMs }),
+          requestContextFor(requestContext, tokens, {
+            statementTimeoutMs: api.statementTimeoutMs,
+            trustProxy: auth.trustProxy,
+          }),
           config.media,
         );
         // queries to a read replica, the rest to the primary (docs/SCALING.md "Read replicas")

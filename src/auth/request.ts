@@ -5,6 +5,9 @@
  * context then turns the verified identity into `pgSettings`: the role to switch to and the
  * claims policies read.
  */
+import type { IncomingMessage } from "node:http";
+import { isIP } from "node:net";
+
 import type { NextFunction, Request, Response } from "express";
 
 import { ANONYMOUS_ROLE, AUTHENTICATED_ROLE } from "../db/roles.ts";
@@ -92,6 +95,21 @@ export interface PgSettingsOptions {
   statementTimeoutMs: number;
 }
 
+/**
+ * The client address of a websocket's upgrade request: with TRUST_PROXY the first address of
+ * X-Forwarded-For (as Express's `req.ip` takes it for HTTP requests), else the peer's.
+ */
+export function socketClientIp(
+  request: IncomingMessage | undefined,
+  trustProxy: boolean,
+): string | null {
+  const peer = request?.socket.remoteAddress ?? null;
+  if (!trustProxy) return peer;
+  const header = request?.headers["x-forwarded-for"];
+  const first = (Array.isArray(header) ? header[0] : header)?.split(",")[0]?.trim();
+  return first && isIP(first) ? first : peer;
+}
+
 /** The settings PostGraphile applies (`set local`) before running the request's SQL. */
 export function pgSettingsFor(
   identity: VerifiedToken | undefined,
@@ -132,7 +150,7 @@ declare global {
 export function requestContextFor(
   requestContext: Partial<Grafast.RequestContext>,
   tokens: TokenService,
-  options: PgSettingsOptions,
+  options: PgSettingsOptions & { trustProxy?: boolean },
 ): Partial<Grafast.Context> {
   const req = requestContext.expressv4?.req;
   const socket = requestContext.ws?.socket;
@@ -145,7 +163,7 @@ export function requestContextFor(
     ? clientInfoOf(req)
     : socket
       ? {
-          ip: requestContext.ws?.request?.socket.remoteAddress ?? null,
+          ip: socketClientIp(requestContext.ws?.request, options.trustProxy ?? false),
           userAgent: requestContext.ws?.request?.headers["user-agent"]?.slice(0, 500) ?? null,
         }
       : (requestContext.mking?.client ?? { ip: null, userAgent: null });
