@@ -71,8 +71,8 @@ select
              where state = 'active' and pid <> pg_backend_pid()
                and backend_type = 'client backend'), 0) as longest_query,
   (select count(*)::int from pg_locks where not granted) as locks_waiting,
-  (select json_agg(json_build_object('database', datname, 'bytes', pg_database_size(oid)))
-     from pg_database where datallowconn) as databases,
+  (select json_agg(json_build_object('database', database, 'bytes', bytes))
+     from app_private.database_sizes()) as databases,
   (select coalesce(json_agg(t), '[]') from (
      select c.oid::regclass::text as table,
             coalesce(s.n_dead_tup, 0) as dead,
