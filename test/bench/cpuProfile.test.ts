@@ -4,12 +4,7 @@ import {
   REALTIME_CATEGORIES,
   type CpuProfile,
 } from "../../bench/harness/cpuProfile.ts";
-
-const frame = (id: number, functionName: string, url: string, children: number[] = []) => ({
-  id,
-  callFrame: { functionName, url },
-  children,
-});
+import { frame } from "../helpers/cpuProfile.ts";
 
 // root → grafast → pg-sql2, root → a socket write, root → our hub, idle, the collector
 const profile: CpuProfile = {

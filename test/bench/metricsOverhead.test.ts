@@ -33,6 +33,7 @@ import { medianInterval } from "../../bench/harness/stats.ts";
 import { metricsOverheadLines } from "../../bench/overheadReport.ts";
 import { markdown } from "../../bench/report.ts";
 import type { BenchResult } from "../../bench/run.ts";
+import { frame } from "../helpers/cpuProfile.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
 import { TEST_JWT_SECRET } from "../helpers/server.ts";
 
@@ -490,11 +491,6 @@ describe("against a real API", () => {
 
 describe("where the CPU went (V8's sampling profiler)", () => {
   // root → handler (src/http) → observe (src/metrics/api.ts) → prom-client; plus idle and GC
-  const frame = (id: number, functionName: string, url: string, children: number[] = []) => ({
-    id,
-    callFrame: { functionName, url },
-    children,
-  });
   const profile: CpuProfile = {
     nodes: [
       frame(1, "(root)", "", [2, 5, 6]),
