@@ -9,6 +9,7 @@ import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 
 import { makeAccountLifecyclePlugin } from "./plugins/accountLifecycle.ts";
 import { makeAuthPlugin } from "./plugins/auth.ts";
+import { makeMutationRatePlugin } from "./plugins/mutationRate.ts";
 import { makeTwoFactorPlugin } from "./plugins/twoFactor.ts";
 import { makeOidcPlugin } from "./plugins/oidc.ts";
 import { CommentsPlugin } from "./plugins/comments.ts";
@@ -115,6 +116,7 @@ export function makePreset({
         maxDirectives: api.maxDirectives,
         introspection: api.introspection,
       }),
+      makeMutationRatePlugin({ perMinute: api.mutationsPerMinutePerUser }),
       makeAuthPlugin({
         tokens,
         bcryptCost: auth.bcryptCost,

@@ -157,6 +157,8 @@ export interface Config {
     readonly maxPageSize: number;
     readonly introspection: boolean;
     readonly maxRequestBytes: number;
+    /** Mutations per signed-in user per minute, per API instance (plugins/mutationRate.ts). */
+    readonly mutationsPerMinutePerUser: number;
     /** Document shape limits, checked before validation (src/graphql/shape.ts). */
     readonly maxTokens: number;
     readonly maxAliases: number;
@@ -643,6 +645,7 @@ function readConfig(r: Reader, cwd: string): Config {
       maxPageSize: r.integer("GRAPHQL_MAX_PAGE_SIZE", 100, 1, 10_000),
       introspection: r.boolean("GRAPHQL_INTROSPECTION", !isProduction),
       maxRequestBytes: r.integer("MAX_REQUEST_BYTES", 100_000, 1_000, 10_000_000),
+      mutationsPerMinutePerUser: r.integer("MUTATIONS_PER_MINUTE_PER_USER", 600, 1, 10_000_000),
       maxTokens: r.integer("GRAPHQL_MAX_TOKENS", 5000, 100, 1_000_000),
       maxAliases: r.integer("GRAPHQL_MAX_ALIASES", 30, 0, 100_000),
       maxSelections: r.integer("GRAPHQL_MAX_SELECTIONS", 1000, 10, 1_000_000),

@@ -19,6 +19,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
     MEDIA_ALLOW_EXTERNAL_URLS: "true",
     // every test's accounts come from 127.0.0.1; test/api/signup-rate-limit.test.ts sets it low
     SIGNUPS_PER_CLIENT_PER_HOUR: "1000000",
+    // tests write in bursts; test/api/mutation-rate.test.ts sets it low
+    MUTATIONS_PER_MINUTE_PER_USER: "10000000",
     ...env,
   });
 }

@@ -26,6 +26,8 @@ export async function startApiProcess(databaseUrl: string, dataDir: string): Pro
     JWT_SECRET: TEST_JWT_SECRET,
     BCRYPT_COST: "4",
     LOG_LEVEL: "info",
+    // the failover drill writes ~750 posts a minute per user
+    MUTATIONS_PER_MINUTE_PER_USER: "100000",
   });
   const [, url] = await proc.waitFor(READY);
   return {

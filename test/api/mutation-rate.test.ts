@@ -1,0 +1,101 @@
+/**
+ * Mutations per signed-in user per minute (MUTATIONS_PER_MINUTE_PER_USER, plugins/mutationRate.ts):
+ * a burst from one account gets exactly the limit through, the rest RATE_LIMITED with
+ * retryAfterSeconds and nothing written; other users, queries and anonymous sign-ins are not
+ * counted; a websocket is held to the same count.
+ */
+import WebSocket from "ws";
+
+import { codeOf, registerAccount, type TestAccount } from "../helpers/accounts.ts";
+import { createTestDatabase, withClient, type TestDatabase } from "../helpers/database.ts";
+import type { GraphQLBody } from "../helpers/server.ts";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+
+const LIMIT = 5;
+const PUBLISH = `mutation ($c: String!) { publishPost(input: { content: $c, privacyLevel: "public" }) { post { id } } }`;
+
+let db: TestDatabase;
+let server: TestServer;
+let ana: TestAccount;
+let ben: TestAccount;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  server = await startTestServer(db, { MUTATIONS_PER_MINUTE_PER_USER: String(LIMIT) });
+  // registering is anonymous: not counted against the accounts it creates
+  ana = await registerAccount(server);
+  ben = await registerAccount(server);
+});
+afterAll(async () => {
+  await server.close();
+  await db.drop();
+});
+
+const postsBy = async (id: string): Promise<number> =>
+  withClient(db.ownerUrl, async (c) =>
+    Number(
+      (
+        await c.query<{ n: string }>(
+          `select count(*) as n from app_public.posts where author_id = $1`,
+          [id],
+        )
+      ).rows[0]!.n,
+    ),
+  );
+
+/** A mutation over a websocket: the result of its one `next` (or its `error`) message. */
+function overSocket(token: string, query: string, variables: object): Promise<GraphQLBody> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(
+      `${server.url.replace(/^http/, "ws")}/graphql`,
+      "graphql-transport-ws",
+    );
+    socket.once("error", reject);
+    socket.on("open", () =>
+      socket.send(
+        JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${token}` } }),
+      ),
+    );
+    socket.on("message", (data) => {
+      const message = JSON.parse(String(data)) as { type: string; payload?: unknown };
+      if (message.type === "connection_ack") {
+        socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query, variables } }));
+      } else if (message.type === "next") {
+        socket.close();
+        resolve(message.payload as GraphQLBody);
+      } else if (message.type === "error") {
+        socket.close();
+        resolve({ errors: message.payload as GraphQLBody["errors"] });
+      }
+    });
+  });
+}
+
+test("one account's burst gets the limit through; the rest are refused and write nothing", async () => {
+  const bodies = await Promise.all(
+    Array.from(
+      { length: LIMIT + 3 },
+      async (_, i) =>
+        (await server.graphql(PUBLISH, { c: `burst ${i}` }, { token: ana.accessToken })).body,
+    ),
+  );
+  const codes = bodies.map((b) => String(codeOf(b) ?? "OK")).sort();
+  expect(codes).toEqual(
+    [...Array<string>(LIMIT).fill("OK"), ...Array<string>(3).fill("RATE_LIMITED")].sort(),
+  );
+  const refused = bodies.find((b) => codeOf(b) === "RATE_LIMITED")!;
+  const retry = refused.errors?.[0]?.extensions?.retryAfterSeconds;
+  expect(retry).toBeGreaterThan(0);
+  expect(retry).toBeLessThanOrEqual(60);
+  expect(await postsBy(ana.id)).toBe(LIMIT);
+
+  // queries are not counted, nor is anyone else
+  const me = await server.graphql(`{ currentUser { id } }`, {}, { token: ana.accessToken });
+  expect(me.body.errors).toBeUndefined();
+  const other = await server.graphql(PUBLISH, { c: "ben's" }, { token: ben.accessToken });
+  expect(other.body.errors).toBeUndefined();
+
+  // a websocket is the same account, the same count
+  const viaSocket = await overSocket(ana.accessToken, PUBLISH, { c: "over a socket" });
+  expect(codeOf(viaSocket)).toBe("RATE_LIMITED");
+  expect(await postsBy(ana.id)).toBe(LIMIT);
+});
