@@ -89,8 +89,13 @@ export interface Config {
     readonly cron: boolean;
   };
   readonly metrics: {
-    /** Serve /metrics (Prometheus) and /healthz on this port, on HOST (null: not served). */
+    /** Serve /metrics (Prometheus) and /healthz on this port (null: not served). */
     readonly port: number | null;
+    /**
+     * The address it listens on (METRICS_HOST; default HOST): an internal interface keeps
+     * /metrics and /debug/statements off a public one when the API listens there.
+     */
+    readonly host: string;
     /** One log line per GraphQL request (request id, operation, duration, code, user hash). */
     readonly accessLog: boolean;
     /** Salt of the user id hashes in the access log (null: a random one per process). */
@@ -601,6 +606,7 @@ function readConfig(r: Reader, cwd: string): Config {
     },
     metrics: {
       port: r.optionalPort("METRICS_PORT"),
+      host: r.string("METRICS_HOST", r.string("HOST", "127.0.0.1")),
       accessLog: r.boolean("ACCESS_LOG", true),
       accessLogSalt: r.optionalString("ACCESS_LOG_SALT"),
       database: r.boolean("METRICS_DATABASE", true),

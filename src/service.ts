@@ -106,7 +106,7 @@ async function start(mode: Mode, config: Config, log: Logger): Promise<Running> 
               },
             }
           : null,
-        host: config.http.host,
+        host: config.metrics.host,
         port: config.metrics.port,
         ownerUrl: db.ownerUrl,
         heartbeatMs: config.worker.heartbeatMs,

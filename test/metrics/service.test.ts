@@ -8,13 +8,13 @@ import { TEST_JWT_SECRET } from "../helpers/server.ts";
 import { scrape } from "./scrape.ts";
 
 let db: TestDatabase;
-let proc: RunningProcess;
+let proc: RunningProcess | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase();
 });
 afterAll(async () => {
-  if (proc.child.exitCode === null) {
+  if (proc && proc.child.exitCode === null) {
     proc.child.kill("SIGTERM");
     await proc.exited;
   }
@@ -66,4 +66,30 @@ it("serves API and database metrics from `server` mode, and one JSON access log 
     status: 200,
     code: "OK",
   });
+});
+
+it("listens on METRICS_HOST when it is set, not on HOST", async () => {
+  const metricsPort = await freePort();
+  const other = startProcess(["src/main.ts", "server"], {
+    NODE_ENV: "production",
+    DATABASE_URL: db.ownerUrl,
+    AUTH_DATABASE_URL: db.authUrl,
+    DATABASE_AUTHENTICATOR_PASSWORD: "unused-in-this-test",
+    JWT_SECRET: TEST_JWT_SECRET,
+    HOST: "127.0.0.1",
+    PORT: "0",
+    METRICS_PORT: String(metricsPort),
+    // another loopback address stands for an internal interface
+    METRICS_HOST: "127.0.0.2",
+    METRICS_DATABASE: "false",
+  });
+  try {
+    await other.waitFor(/GraphQL API ready at/);
+    const samples = await scrape(`http://127.0.0.2:${metricsPort}`);
+    expect(samples.has("mking_http_requests_in_flight")).toBe(true);
+    await expect(fetch(`http://127.0.0.1:${metricsPort}/metrics`)).rejects.toThrow();
+  } finally {
+    other.child.kill("SIGTERM");
+    await other.exited;
+  }
 });
