@@ -162,7 +162,7 @@ export interface Config {
     readonly maxPageSize: number;
     readonly introspection: boolean;
     readonly maxRequestBytes: number;
-    /** Mutations per signed-in user per minute, per API instance (plugins/mutationRate.ts). */
+    /** Mutations per signed-in user (or client address) per minute, per instance (plugins/mutationRate.ts). */
     readonly mutationsPerMinutePerUser: number;
     /** Document shape limits, checked before validation (src/graphql/shape.ts). */
     readonly maxTokens: number;

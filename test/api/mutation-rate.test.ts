@@ -1,8 +1,8 @@
 /**
  * Mutations per signed-in user per minute (MUTATIONS_PER_MINUTE_PER_USER, plugins/mutationRate.ts):
  * a burst from one account gets exactly the limit through, the rest RATE_LIMITED with
- * retryAfterSeconds and nothing written; other users, queries and anonymous sign-ins are not
- * counted; a websocket is held to the same count.
+ * retryAfterSeconds and nothing written; other users and queries are not counted; a websocket
+ * is held to the same count; anonymous mutations are counted per client address.
  */
 import WebSocket from "ws";
 
@@ -20,8 +20,12 @@ let ana: TestAccount;
 let ben: TestAccount;
 beforeAll(async () => {
   db = await createTestDatabase();
-  server = await startTestServer(db, { MUTATIONS_PER_MINUTE_PER_USER: String(LIMIT) });
-  // registering is anonymous: not counted against the accounts it creates
+  server = await startTestServer(db, {
+    MUTATIONS_PER_MINUTE_PER_USER: String(LIMIT),
+    // anonymous callers are told apart by the address a proxy forwards
+    TRUST_PROXY: "true",
+  });
+  // registering is anonymous: counted for 127.0.0.1, not for the accounts it creates
   ana = await registerAccount(server);
   ben = await registerAccount(server);
 });
@@ -98,4 +102,22 @@ test("one account's burst gets the limit through; the rest are refused and write
   const viaSocket = await overSocket(ana.accessToken, PUBLISH, { c: "over a socket" });
   expect(codeOf(viaSocket)).toBe("RATE_LIMITED");
   expect(await postsBy(ana.id)).toBe(LIMIT);
+});
+
+test("anonymous mutations are counted per client address", async () => {
+  const RESET = `mutation ($e: String!) { requestPasswordReset(input: { email: $e }) { success } }`;
+  const from = (address: string) => ({ headers: { "x-forwarded-for": address } });
+  const bodies = await Promise.all(
+    Array.from(
+      { length: LIMIT + 2 },
+      async (_, i) =>
+        (await server.graphql(RESET, { e: `nobody${i}@example.com` }, from("203.0.113.50"))).body,
+    ),
+  );
+  const codes = bodies.map((b) => String(codeOf(b) ?? "OK")).sort();
+  expect(codes).toEqual(
+    [...Array<string>(LIMIT).fill("OK"), ...Array<string>(2).fill("RATE_LIMITED")].sort(),
+  );
+  const elsewhere = await server.graphql(RESET, { e: "nobody@example.com" }, from("198.51.100.20"));
+  expect(elsewhere.body.errors).toBeUndefined();
 });
