@@ -120,4 +120,12 @@ test("anonymous mutations are counted per client address", async () => {
   );
   const elsewhere = await server.graphql(RESET, { e: "nobody@example.com" }, from("198.51.100.20"));
   expect(elsewhere.body.errors).toBeUndefined();
+  // refreshing a session is not counted per address (it proves a session; a carrier's NAT puts
+  // thousands of refreshing clients behind one address): judged on its token alone
+  const refresh = await server.graphql(
+    `mutation ($t: String!) { refreshToken(input: { refreshToken: $t }) { accessToken } }`,
+    { t: "not-a-refresh-token" },
+    from("203.0.113.50"),
+  );
+  expect(codeOf(refresh.body)).toBe("UNAUTHENTICATED");
 });
