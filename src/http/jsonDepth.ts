@@ -18,3 +18,10 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
   }
   return false;
 }
+
+/** The refusal of a request whose variables or extensions nest too deep, or null (HTTP and ws). */
+export function tooDeepJson(variables: unknown, extensions: unknown): string | null {
+  return nestsDeeperThan(variables, MAX_JSON_DEPTH) || nestsDeeperThan(extensions, MAX_JSON_DEPTH)
+    ? `\`variables\` and \`extensions\` may nest at most ${MAX_JSON_DEPTH} levels deep`
+    : null;
+}

@@ -21,7 +21,7 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import { getOperationAST, parse } from "postgraphile/graphql";
 
-import { MAX_JSON_DEPTH, nestsDeeperThan } from "./jsonDepth.ts";
+import { tooDeepJson } from "./jsonDepth.ts";
 import { refuse } from "./respond.ts";
 
 const ALLOWED_METHODS = "POST, OPTIONS";
@@ -152,11 +152,8 @@ export function operationOf(
   if (extensions != null && !isObject(extensions)) {
     return { problem: "`extensions`, if given, must be an object" };
   }
-  if (nestsDeeperThan(variables, MAX_JSON_DEPTH) || nestsDeeperThan(extensions, MAX_JSON_DEPTH)) {
-    return {
-      problem: `\`variables\` and \`extensions\` may nest at most ${MAX_JSON_DEPTH} levels deep`,
-    };
-  }
+  const tooDeep = tooDeepJson(variables, extensions);
+  if (tooDeep !== null) return { problem: tooDeep };
   return {
     operation: {
       query: typeof query === "string" ? query : null,

@@ -29,7 +29,7 @@ import {
   type TokenService,
   type VerifiedToken,
 } from "../auth/tokens.ts";
-import { MAX_JSON_DEPTH, nestsDeeperThan } from "../http/jsonDepth.ts";
+import { tooDeepJson } from "../http/jsonDepth.ts";
 import type { Logger } from "../log.ts";
 import type { ApiMetrics } from "../metrics/api.ts";
 import type { PresenceHook } from "./presence.ts";
@@ -238,16 +238,9 @@ export function attachWebSockets(
             extensions: { code: "UNAUTHENTICATED" },
           }),
         ];
-      if (
-        nestsDeeperThan(payload.variables, MAX_JSON_DEPTH) ||
-        nestsDeeperThan(payload.extensions, MAX_JSON_DEPTH)
-      ) {
-        return [
-          new GraphQLError(
-            `variables and extensions may nest at most ${MAX_JSON_DEPTH} levels deep`,
-            { extensions: { code: "BAD_REQUEST" } },
-          ),
-        ];
+      const tooDeep = tooDeepJson(payload.variables, payload.extensions);
+      if (tooDeep !== null) {
+        return [new GraphQLError(tooDeep, { extensions: { code: "BAD_REQUEST" } })];
       }
       if (usage.operations(state.key) >= options.limits.maxSubscriptionsPerUser) {
         return [
