@@ -313,8 +313,9 @@ try {
     }
     if (keepProfilesIn) {
       await mkdir(keepProfilesIn, { recursive: true });
+      const files = await readdir(profiles);
       for (const [i, a] of apis.entries()) {
-        const name = (await readdir(profiles)).find((f) => f.includes(`.${a.pid}.`));
+        const name = files.find((f) => f.includes(`.${a.pid}.`));
         if (name)
           await copyFile(
             path.join(profiles, name),
