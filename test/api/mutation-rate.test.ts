@@ -4,12 +4,10 @@
  * retryAfterSeconds and nothing written; other users and queries are not counted; a websocket
  * is held to the same count; anonymous mutations are counted per client address.
  */
-import WebSocket from "ws";
-
 import { codeOf, registerAccount, type TestAccount } from "../helpers/accounts.ts";
 import { createTestDatabase, withClient, type TestDatabase } from "../helpers/database.ts";
-import type { GraphQLBody } from "../helpers/server.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { operationOverSocket } from "../helpers/socketOperation.ts";
 
 const LIMIT = 5;
 const PUBLISH = `mutation ($c: String!) { publishPost(input: { content: $c, privacyLevel: "public" }) { post { id } } }`;
@@ -46,34 +44,6 @@ const postsBy = async (id: string): Promise<number> =>
     ),
   );
 
-/** A mutation over a websocket: the result of its one `next` (or its `error`) message. */
-function overSocket(token: string, query: string, variables: object): Promise<GraphQLBody> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(
-      `${server.url.replace(/^http/, "ws")}/graphql`,
-      "graphql-transport-ws",
-    );
-    socket.once("error", reject);
-    socket.on("open", () =>
-      socket.send(
-        JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${token}` } }),
-      ),
-    );
-    socket.on("message", (data) => {
-      const message = JSON.parse(String(data)) as { type: string; payload?: unknown };
-      if (message.type === "connection_ack") {
-        socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query, variables } }));
-      } else if (message.type === "next") {
-        socket.close();
-        resolve(message.payload as GraphQLBody);
-      } else if (message.type === "error") {
-        socket.close();
-        resolve({ errors: message.payload as GraphQLBody["errors"] });
-      }
-    });
-  });
-}
-
 test("one account's burst gets the limit through; the rest are refused and write nothing", async () => {
   const bodies = await Promise.all(
     Array.from(
@@ -99,7 +69,9 @@ test("one account's burst gets the limit through; the rest are refused and write
   expect(other.body.errors).toBeUndefined();
 
   // a websocket is the same account, the same count
-  const viaSocket = await overSocket(ana.accessToken, PUBLISH, { c: "over a socket" });
+  const viaSocket = await operationOverSocket(server.url, { token: ana.accessToken }, PUBLISH, {
+    c: "over a socket",
+  });
   expect(codeOf(viaSocket)).toBe("RATE_LIMITED");
   expect(await postsBy(ana.id)).toBe(LIMIT);
 });

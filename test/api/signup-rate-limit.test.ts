@@ -4,11 +4,10 @@
  * RATE_LIMITED, create nothing, and are audited. Another address (a request through a trusted
  * proxy, TRUST_PROXY) is counted on its own.
  */
-import WebSocket from "ws";
-
 import { codeOf } from "../helpers/accounts.ts";
 import { createTestDatabase, withClient, type TestDatabase } from "../helpers/database.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { operationOverSocket } from "../helpers/socketOperation.ts";
 
 const REGISTER = /* GraphQL */ `
   mutation ($input: RegisterInput!) {
@@ -82,39 +81,14 @@ test("one address creates at most the limit at once; the rest are refused and au
   expect(await signUps("later", 1, "203.0.113.7")).toEqual({ OK: 1 });
 });
 
-/** `register` sent over a websocket whose upgrade request carries X-Forwarded-For. */
-function registerOverSocket(name: string, forwardedFor: string): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(
-      `${server.url.replace(/^http/, "ws")}/graphql`,
-      "graphql-transport-ws",
-      { headers: { "x-forwarded-for": forwardedFor } },
-    );
-    socket.once("error", reject);
-    socket.on("open", () => socket.send(JSON.stringify({ type: "connection_init" })));
-    socket.on("message", (data) => {
-      const message = JSON.parse(String(data)) as { type: string; payload?: unknown };
-      if (message.type === "connection_ack") {
-        const input = { email: `${name}@signup.test`, username: name, password: "correct horse 9" };
-        socket.send(
-          JSON.stringify({
-            id: "1",
-            type: "subscribe",
-            payload: { query: REGISTER, variables: { input } },
-          }),
-        );
-      } else if (message.type === "next" || message.type === "error") {
-        socket.close();
-        resolve(message.payload);
-      }
-    });
-  });
-}
-
 test("over a websocket behind a trusted proxy, the forwarded address is the one counted", async () => {
-  const payload = (await registerOverSocket("viaws", "192.0.2.44, 10.0.0.1")) as {
-    errors?: unknown;
-  };
+  const input = { email: "viaws@signup.test", username: "viaws", password: "correct horse 9" };
+  const payload = await operationOverSocket(
+    server.url,
+    { headers: { "x-forwarded-for": "192.0.2.44, 10.0.0.1" } },
+    REGISTER,
+    { input },
+  );
   expect(payload.errors).toBeUndefined();
   const [row] = await sql<{ ip: string }>(
     `select host(a.ip) as ip from app_private.audit_log a join app_public.users u on u.id = a.user_id

@@ -21,9 +21,12 @@ afterAll(async () => {
   await db.drop();
 });
 
-it("serves API and database metrics from `server` mode, and one JSON access log line per request", async () => {
-  const metricsPort = await freePort();
-  proc = startProcess(["src/main.ts", "server"], {
+/** `npm run server` in production on the test database, serving METRICS_PORT. */
+function serverEnv(
+  metricsPort: number,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
     NODE_ENV: "production",
     DATABASE_URL: db.ownerUrl,
     AUTH_DATABASE_URL: db.authUrl,
@@ -32,7 +35,13 @@ it("serves API and database metrics from `server` mode, and one JSON access log 
     HOST: "127.0.0.1",
     PORT: "0",
     METRICS_PORT: String(metricsPort),
-  });
+    ...extra,
+  };
+}
+
+it("serves API and database metrics from `server` mode, and one JSON access log line per request", async () => {
+  const metricsPort = await freePort();
+  proc = startProcess(["src/main.ts", "server"], serverEnv(metricsPort));
   const [, url] = await proc.waitFor(/GraphQL API ready at (http:\/\/[^/\s"]+)\/graphql/);
   const response = await fetch(`${url}/graphql`, {
     method: "POST",
@@ -70,19 +79,11 @@ it("serves API and database metrics from `server` mode, and one JSON access log 
 
 it("listens on METRICS_HOST when it is set, not on HOST", async () => {
   const metricsPort = await freePort();
-  const other = startProcess(["src/main.ts", "server"], {
-    NODE_ENV: "production",
-    DATABASE_URL: db.ownerUrl,
-    AUTH_DATABASE_URL: db.authUrl,
-    DATABASE_AUTHENTICATOR_PASSWORD: "unused-in-this-test",
-    JWT_SECRET: TEST_JWT_SECRET,
-    HOST: "127.0.0.1",
-    PORT: "0",
-    METRICS_PORT: String(metricsPort),
+  const other = startProcess(
+    ["src/main.ts", "server"],
     // another loopback address stands for an internal interface
-    METRICS_HOST: "127.0.0.2",
-    METRICS_DATABASE: "false",
-  });
+    serverEnv(metricsPort, { METRICS_HOST: "127.0.0.2", METRICS_DATABASE: "false" }),
+  );
   try {
     await other.waitFor(/GraphQL API ready at/);
     const samples = await scrape(`http://127.0.0.2:${metricsPort}`);
