@@ -38,8 +38,16 @@ function trickle(
       if (next < chunks.length && !socket.destroyed) socket.write(chunks[next++]!);
     }, everyMs);
     socket.setEncoding("utf8");
-    socket.on("data", (data: string) => (answer += data));
-    socket.on("error", reject);
+    socket.on("data", (data: string) => {
+      answer += data;
+      clearInterval(timer); // answered: nothing more to send
+    });
+    // The server closes the connection right after its 408 with our last characters unread, so
+    // its kernel may reset the connection (RST) instead of closing it: what was answered before
+    // the reset is still the answer (a reset before any answer leaves it empty, and fails).
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "ECONNRESET") reject(error);
+    });
     socket.on("close", () => {
       clearInterval(timer);
       resolve({ answer, ms: Date.now() - started });
