@@ -15,7 +15,7 @@
 import "postgraphile";
 import { GraphQLError, Kind, getOperationAST, type DocumentNode } from "postgraphile/graphql";
 
-import { RateLimiter } from "../src/realtime/rateLimiter.ts";
+import { RateLimiter } from "../src/rateLimiter.ts";
 import { operationOf } from "./lib/operation.ts";
 
 export interface MutationRateOptions {

@@ -27,7 +27,7 @@ import type { Logger } from "../src/log.ts";
 import type { ApiMetrics } from "../src/metrics/api.ts";
 import { TopicHub, type Audience } from "../src/realtime/hub.ts";
 import { raiseFailure, type LiveFailure, type Query } from "../src/realtime/liveTopic.ts";
-import { RateLimiter } from "../src/realtime/rateLimiter.ts";
+import { RateLimiter } from "../src/rateLimiter.ts";
 import { rawWithPgClient, sharedReadsFor, type SharedReads } from "../src/realtime/sharedReads.ts";
 import { operationOf } from "./lib/operation.ts";
 
