@@ -246,3 +246,19 @@ export function createMaskError(
     );
   };
 }
+
+/** An error of a GraphQL response, as far as its code is concerned. */
+export interface ErrorLike {
+  readonly extensions?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/**
+ * The code a response reports: "OK", or its first error's extensions.code (the access log and
+ * the metrics both report it).
+ */
+export function responseCode(errors: readonly ErrorLike[] | undefined | null): string {
+  const first = errors?.[0];
+  if (!first) return "OK";
+  const code = first.extensions?.code;
+  return typeof code === "string" ? code : "INTERNAL_SERVER_ERROR";
+}

@@ -23,12 +23,8 @@ import type { NextFunction, Request, Response } from "express";
 
 import { verifiedIdentity } from "../auth/request.ts";
 import type { Logger } from "../log.ts";
-import {
-  responseCode,
-  type ApiMetrics,
-  type ErrorLike,
-  type OperationType,
-} from "../metrics/api.ts";
+import { responseCode, type ErrorLike } from "../errors.ts";
+import type { ApiMetrics, OperationType } from "../metrics/api.ts";
 
 export interface RequestRecord {
   readonly id: string;

@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge } from "prom-client";
 
+import { responseCode, type ErrorLike } from "../errors.ts";
 import type { ProcessMetrics } from "./registry.ts";
 import { RequestHistogram } from "./requestHistogram.ts";
 
@@ -51,18 +52,6 @@ const TRANSPORT_GUARDS: Readonly<Record<string, Guard>> = {
   UNTRUSTED_DOCUMENT: "untrusted_document",
   RATE_LIMITED: "rate_limit",
 };
-
-export interface ErrorLike {
-  readonly extensions?: Readonly<Record<string, unknown>> | undefined;
-}
-
-/** The code a response reports: "OK", or its first error's extensions.code. */
-export function responseCode(errors: readonly ErrorLike[] | undefined | null): string {
-  const first = errors?.[0];
-  if (!first) return "OK";
-  const code = first.extensions?.code;
-  return typeof code === "string" ? code : "INTERNAL_SERVER_ERROR";
-}
 
 /** Which guard refused a response, judged by its first error (null: not a refusal). */
 export function guardOf(errors: readonly ErrorLike[] | undefined | null): Guard | null {

@@ -7,7 +7,8 @@
 import type { ExecutionArgs, GraphQLFormattedError } from "graphql";
 import { getOperationAST } from "graphql";
 
-import type { ApiMetrics, ErrorLike, OperationType } from "../metrics/api.ts";
+import type { ErrorLike } from "../errors.ts";
+import type { ApiMetrics, OperationType } from "../metrics/api.ts";
 
 interface Operation {
   startedAt: number;
