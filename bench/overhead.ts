@@ -1,6 +1,7 @@
 /**
  * `npm run bench:overhead -- [--scale 1] [--rounds 6] [--seconds 8] [--concurrency 32] [--profile]
- *   [--keep-profiles <folder>] [--without-database-metrics]`
+ *   [--keep-profiles <folder>] [--without-database-metrics] [--warm-up <seconds>] [--turns]
+ *   [--no-scrapes]`
  *
  * What turning metrics on costs (issue #12), on its own: the paired rounds of
  * bench/harness/metricsOverhead.ts (fresh API processes without metrics, without again as an A/A
@@ -12,7 +13,11 @@
  * under V8's sampling profiler and the report says which share of the loaded processes' CPU ran
  * metrics code (bench/harness/cpuProfile.ts); `--keep-profiles <folder>` keeps the profiles.
  * `--without-database-metrics` measures an API instance that leaves the database's metrics to
- * another process (METRICS_DATABASE=false, as with workers collecting them).
+ * another process (METRICS_DATABASE=false, as with workers collecting them). `--warm-up` sets the
+ * load each instance gets before it is measured (default 3 s, at most `--seconds`). The three
+ * instances are loaded together; `--turns` loads them one at a time in 2-s slices instead (the
+ * former harness: it bills idle gaps to the instance with metrics, see BENCHMARKS.md).
+ * `--no-scrapes` never scrapes the metrics instance (what the scrapes cost, by difference).
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -46,12 +51,17 @@ const { values } = cli.parse({
     profile: { type: "boolean", default: false },
     "keep-profiles": { type: "string" },
     "without-database-metrics": { type: "boolean", default: false },
+    "warm-up": { type: "string" },
+    turns: { type: "boolean", default: false },
+    "no-scrapes": { type: "boolean", default: false },
   },
 });
 const scale = positive("scale", values.scale);
 const rounds = cli.whole("rounds", values.rounds);
 const seconds = positive("seconds", values.seconds);
 const connections = cli.whole("concurrency", values.concurrency);
+const warmUpSeconds =
+  values["warm-up"] === undefined ? undefined : positive("warm-up", values["warm-up"]);
 
 const config = loadBenchConfig(fail);
 const log = createLogger({ level: "warn", json: false });
@@ -121,6 +131,9 @@ try {
     connections,
     seconds,
     rounds,
+    ...(warmUpSeconds !== undefined ? { warmUpSeconds } : {}),
+    mode: values.turns ? "turns" : "together",
+    scrapes: !values["no-scrapes"],
     profile: values.profile || values["keep-profiles"] !== undefined,
     ...(values["keep-profiles"] ? { keepProfilesIn: path.resolve(values["keep-profiles"]) } : {}),
     progress: say,
@@ -132,7 +145,13 @@ try {
   await writeFile(
     file,
     JSON.stringify(
-      { date, scale, databaseMetrics: !values["without-database-metrics"], metricsOverhead: m },
+      {
+        date,
+        scale,
+        databaseMetrics: !values["without-database-metrics"],
+        scrapes: !values["no-scrapes"],
+        metricsOverhead: m,
+      },
       null,
       2,
     ) + "\n",

@@ -4,6 +4,7 @@
  * control beside it, the verdict against the budget in words, and the rounds themselves.
  */
 import type { JudgedFigures, MetricsOverhead } from "./harness/metricsOverhead.ts";
+import type { ProcStatPerRequest } from "./harness/procStat.ts";
 
 const range = ([min, max]: [number, number]): string => `${min} … ${max} %`;
 
@@ -45,7 +46,7 @@ export function metricsOverheadLines(m: MetricsOverhead): string[] {
     .join("; ");
   return [
     `**Metrics, throughput** (${m.caseId}, ${m.connections} connections; ${m.rounds} rounds, ` +
-      `each measuring three fresh API processes in turn, in a different order every round: metrics off, ` +
+      `each measuring three fresh API processes ${m.mode === "together" ? "loaded together (each by its own clients, all at once)" : "in turn"}, started in a different order every round: metrics off, ` +
       `metrics off again (the A/A control), METRICS_PORT set; the access log on in all three, as by default; ${m.warmUpSeconds} s of warm-up, then ${m.seconds} s each; ` +
       `their output written to a file, not piped to the benchmark): ` +
       `metrics on ${figure(m.overheadPercent, m.overheadIntervalPercent, m.overheadRangePercent, m.confidencePercent)} slower than off ` +
@@ -55,7 +56,29 @@ export function metricsOverheadLines(m: MetricsOverhead): string[] {
       `Budget ${m.budgetPercent} %: ${verdictText(m, m.budgetPercent)}.`,
     `- rounds, req/s in the order measured: ${rounds}`,
     ...cpuLines(m),
+    ...splitLines(m),
     ...profileLines(m),
+  ];
+}
+
+/** "main thread user 600 µs, system 90 µs, other threads 40 µs; 2.1 minor faults, …" */
+function splitText(s: ProcStatPerRequest): string {
+  return (
+    `main thread ${s.mainUserUs} µs user + ${s.mainSystemUs} µs system, other threads ${s.helperUs} µs; ` +
+    `per 1,000 requests ${s.minorFaultsPer1000} minor faults, ${s.voluntarySwitchesPer1000} voluntary and ` +
+    `${s.involuntarySwitchesPer1000} involuntary context switches of the main thread`
+  );
+}
+
+function splitLines(m: MetricsOverhead): string[] {
+  const s = m.split;
+  if (!s) return [];
+  return [
+    `**Metrics, where the CPU per request went** (the same runs, /proc's split: bench/harness/procStat.ts; ` +
+      `medians over the rounds): off: ${splitText(s.medians.off)}. Control: ${splitText(s.medians.control)}. ` +
+      `Metrics on: ${splitText(s.medians.metrics)}.`,
+    `- paired to off (median of the per-round differences): control ${splitText(s.pairedToOff.control)}; ` +
+      `metrics on ${splitText(s.pairedToOff.metrics)}`,
   ];
 }
 

@@ -6,12 +6,18 @@
  * changes every round, the figure is the median of the per-round ratios to `off`, reported with
  * the control's spread, so a reader can tell noise from cost).
  *
- * Every round starts three fresh API processes, one per role, warms each up (JIT, its connection
- * pool, PostgreSQL's caches for its backends), then loads them in turn in slices of
- * METRICS_OVERHEAD_SLICE_SECONDS, the order turning every slice, until each has had `seconds`:
- * this shared machine's speed drifts by 10–30 % over minutes (other tenants), and a role measured
- * in one block of its own took that drift with it; in slices, all three see the same machine.
- * No process plays a role twice; the idle ones wait (their timers cost ~3 ms a second).
+ * Every round starts three fresh API processes, one per role, warms them up (JIT, connection
+ * pools, PostgreSQL's caches for their backends) and measures them **together**: each loaded by
+ * its own load generator with `connections` clients, all three at the same time, so every
+ * instance is under load throughout, as a saturated server is, and all three see the same
+ * machine at every moment (this shared machine's speed drifts by 10–30 % over minutes). The
+ * instances compete for the same cores: one that needs more CPU per request gets its share of
+ * them and serves fewer requests in it, so both figures show a cost. The former harness loaded
+ * them one at a time in slices of METRICS_OVERHEAD_SLICE_SECONDS (`mode: "turns"`, kept to
+ * reproduce it): each slice then followed an idle gap twice as long, and an instance with metrics
+ * paid for the gaps (more minor faults and garbage-collector threads' time when load resumed:
+ * BENCHMARKS.md), which a server under steady load does not.
+ * No process plays a role twice.
  *
  * The instances write their output to a file of their own (processes.ts ChildOutput), not to a
  * pipe the benchmark drains: draining an access log line per request cost the load generator's
@@ -21,14 +27,12 @@
  * After each run the file is checked: the instance logged an access line for every request
  * measured.
  *
- * Each instance's CPU time is summed over its own slices (/proc, before and after each): what a
- * steadily loaded instance spends per request, its periodic work included in proportion — /metrics
- * scraped as Prometheus would, once every 15 s (monitoring/prometheus/prometheus.yml) of the
- * metrics instance's own loaded time, inside its own slices, at a phase drawn each round (it was
- * scraped every 15 s of the round from the start of the slices: both of a round's scrapes fell in
- * the first role's turns, whoever that was), and the database collection (src/metrics/database.ts,
- * every 15 s of wall time from the process's start) landing in its slices as often as the slices'
- * share of the round. Budget: under 2 % of throughput.
+ * Each instance's CPU time is read over its measured load (/proc, before and after, split by
+ * thread and kernel: procStat.ts): what a steadily loaded instance spends per request, its
+ * periodic work included in proportion — /metrics scraped as Prometheus would, once every 15 s
+ * (monitoring/prometheus/prometheus.yml) of the metrics instance's loaded time, at a phase drawn
+ * each round, and the database collection (src/metrics/database.ts, every 15 s of wall time).
+ * Budget: under 2 % of throughput.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -53,7 +57,15 @@ import {
   type Verdict,
   type VerdictReason,
 } from "./overheadRounds.ts";
-import { processCpuSeconds } from "./observerCost.ts";
+import {
+  perRequest,
+  procStat,
+  procStatDelta,
+  procStatSum,
+  ZERO_PROC_STAT,
+  type ProcStat,
+  type ProcStatPerRequest,
+} from "./procStat.ts";
 import { freePort, startApi, type ServiceEnv } from "./processes.ts";
 import { median, round } from "./stats.ts";
 
@@ -62,8 +74,14 @@ export const METRICS_OVERHEAD_BUDGET_PERCENT = 2;
 export const METRICS_OVERHEAD_ROUNDS = BALANCED_ROUNDS;
 /** `npm run bench` measures each run at least this long (bench/cli.ts). */
 export const METRICS_OVERHEAD_MIN_SECONDS = 8;
-/** Load before each measured run, on the same instance (at most the run's length). */
-export const METRICS_OVERHEAD_WARM_UP_SECONDS = 3;
+/**
+ * Load before each measured run, on the same instance (at most the run's length): long enough
+ * for V8 to optimise the request path and for the metrics instance's first scrapes to have been
+ * paid (see WARM_UP_SCRAPE_MS).
+ */
+export const METRICS_OVERHEAD_WARM_UP_SECONDS = 12;
+/** How often the metrics instance is scraped during its warm-up. */
+const WARM_UP_SCRAPE_MS = 2_500;
 /** Prometheus's scrape interval (monitoring/prometheus/prometheus.yml). */
 const SCRAPE_INTERVAL_MS = 15_000;
 
@@ -112,6 +130,8 @@ export interface JudgedFigures {
 
 export interface MetricsOverhead extends JudgedFigures {
   caseId: string;
+  /** How the roles were loaded (measureMetricsOverhead's `mode`). */
+  mode: OverheadMode;
   connections: number;
   rounds: number;
   /** Seconds per measured run, and of load before it on the same instance. */
@@ -130,6 +150,11 @@ export interface MetricsOverhead extends JudgedFigures {
   cpu: ({ usWithMetrics: number; usWithout: number; usControl: number } & JudgedFigures) | null;
   /** With `profile`: where the loaded processes' CPU went (cpuProfile.ts); else null. */
   profile: ProfileFigures | null;
+  /**
+   * Where each role's CPU per request went, by thread and kernel (procStat.ts): medians over the
+   * rounds, field by field; null where /proc is not there.
+   */
+  split: SplitFigures | null;
   perRound: Round[];
   budgetPercent: number;
 }
@@ -213,9 +238,45 @@ async function accessLines(file: string): Promise<number> {
   return n;
 }
 
+/** Where the roles' CPU per request went (procStat.ts), over the rounds. */
+export interface SplitFigures {
+  /** Each role's medians of the rounds, field by field. */
+  medians: Record<Role, ProcStatPerRequest>;
+  /** Medians of the per-round differences to `off` of the same round, field by field (paired). */
+  pairedToOff: { control: ProcStatPerRequest; metrics: ProcStatPerRequest };
+}
+
+const SPLIT_FIELDS = [
+  "mainUserUs",
+  "mainSystemUs",
+  "helperUs",
+  "minorFaultsPer1000",
+  "voluntarySwitchesPer1000",
+  "involuntarySwitchesPer1000",
+] as const satisfies readonly (keyof ProcStatPerRequest)[];
+
+function fieldsOf(value: (k: keyof ProcStatPerRequest) => number): ProcStatPerRequest {
+  const out = {} as Record<keyof ProcStatPerRequest, number>;
+  for (const k of SPLIT_FIELDS) out[k] = round(value(k), 1);
+  return out;
+}
+
+/** The split figures of the rounds that have them (null: none). */
+export function splitOf(rounds: Round[]): SplitFigures | null {
+  const split = rounds.flatMap((r) => (r.split ? [r.split] : []));
+  if (split.length === 0) return null;
+  const of = (role: Role) => fieldsOf((k) => median(split.map((s) => s[role][k])));
+  const paired = (role: Role) => fieldsOf((k) => median(split.map((s) => s[role][k] - s.off[k])));
+  return {
+    medians: { off: of("off"), control: of("control"), metrics: of("metrics") },
+    pairedToOff: { control: paired("control"), metrics: paired("metrics") },
+  };
+}
+
 /** The result of the rounds (exported for tests of the reporting). */
 export function metricsOverheadOf(o: {
   caseId: string;
+  mode?: OverheadMode;
   connections: number;
   seconds: number;
   warmUpSeconds: number;
@@ -227,6 +288,7 @@ export function metricsOverheadOf(o: {
   const cpuUs = (role: Role): number => round(median(o.rounds.map((r) => r.cpuUs?.[role] ?? 0)), 1);
   return {
     caseId: o.caseId,
+    mode: o.mode ?? "together",
     connections: o.connections,
     rounds: o.rounds.length,
     seconds: o.seconds,
@@ -244,12 +306,16 @@ export function metricsOverheadOf(o: {
         }
       : null,
     profile: profileFiguresOf(o.rounds),
+    split: splitOf(o.rounds),
     perRound: o.rounds,
     budgetPercent,
   };
 }
 
-/** How long one role is loaded before the next takes over, within a round. */
+/** How the roles are loaded within a round (measureMetricsOverhead's `mode`). */
+export type OverheadMode = "together" | "turns";
+
+/** How long one role is loaded before the next takes over, within a round (`turns`). */
 export const METRICS_OVERHEAD_SLICE_SECONDS = 2;
 
 /** One role's running instance in a round, and what its slices added up to. */
@@ -265,6 +331,8 @@ interface Instance {
   elapsedSeconds: number;
   /** CPU time over its slices (null: /proc is not there). */
   cpuSeconds: number | null;
+  /** The same, split by thread and kernel (procStat.ts; null: /proc is not there). */
+  stat: ProcStat | null;
   /** Its slices, on the monotonic clock (µs), and its profile's samples in them. */
   windows: [number, number][];
   profile: ProfileShares | null;
@@ -292,9 +360,22 @@ export async function measureMetricsOverhead(o: {
   profile?: boolean;
   /** With `profile`: keep the profiles in this folder (`round<n>-<role>.cpuprofile`). */
   keepProfilesIn?: string;
+  /** Load on each instance before its slices; default METRICS_OVERHEAD_WARM_UP_SECONDS (at most `seconds`). */
+  warmUpSeconds?: number;
+  /**
+   * `together` (the default): the three instances loaded at the same time, each by its own
+   * `connections`, warm-up and measurement alike: every instance under load throughout, as a
+   * saturated server is, and all three on the same machine at every moment. `turns`: one at a
+   * time in slices, the others idle meanwhile (the former harness; each turn starts after an
+   * idle gap, which an instance with timers pays for: BENCHMARKS.md).
+   */
+  mode?: OverheadMode;
+  /** Scrape the metrics instance as Prometheus would (default true; false: never scraped). */
+  scrapes?: boolean;
 }): Promise<MetricsOverhead> {
+  const mode = o.mode ?? "together";
   const rounds = Math.max(o.rounds ?? METRICS_OVERHEAD_ROUNDS, 2);
-  const warmUpSeconds = Math.min(METRICS_OVERHEAD_WARM_UP_SECONDS, o.seconds);
+  const warmUpSeconds = o.warmUpSeconds ?? Math.min(METRICS_OVERHEAD_WARM_UP_SECONDS, o.seconds);
   const slices = Math.max(
     1,
     Math.round(o.seconds / (o.sliceSeconds ?? METRICS_OVERHEAD_SLICE_SECONDS)),
@@ -315,7 +396,7 @@ export async function measureMetricsOverhead(o: {
     if (metrics) {
       const port = await freePort();
       env.METRICS_PORT = String(port);
-      scrapeUrl = `http://127.0.0.1:${port}/metrics`;
+      if (o.scrapes !== false) scrapeUrl = `http://127.0.0.1:${port}/metrics`;
     }
     const file = path.join(dir, `round${r + 1}-${role}.log`);
     const api = await startApi(o.service, env, { file });
@@ -330,6 +411,7 @@ export async function measureMetricsOverhead(o: {
       firstError: null,
       elapsedSeconds: 0,
       cpuSeconds: 0,
+      stat: ZERO_PROC_STAT,
       windows: [],
       profile: null,
     };
@@ -340,35 +422,40 @@ export async function measureMetricsOverhead(o: {
    * own slices, once every SCRAPE_INTERVAL_MS of its loaded time at `phaseMs`: its turns carry
    * its scrapes and no other instance's turns do.
    */
-  const slice = async (x: Instance, phaseMs: number): Promise<void> => {
-    const cpuBefore = processCpuSeconds(x.api.pid);
+  const slice = async (x: Instance, phaseMs: number, length = sliceSeconds): Promise<void> => {
+    const statBefore = procStat(x.api.pid);
     const startedAt = performance.now();
     const from = monotonicMicros();
     const scrapes: Promise<void>[] = [];
     const timers = x.scrapeUrl
-      ? scrapesInSlice(x.elapsedSeconds, sliceSeconds, phaseMs).map((ms) =>
+      ? scrapesInSlice(x.elapsedSeconds, length, phaseMs).map((ms) =>
           setTimeout(() => scrapes.push(scrape(x.scrapeUrl!)), ms),
         )
       : [];
-    const result = await load(x.api.url, sliceSeconds);
+    const result = await load(x.api.url, length);
     for (const t of timers) clearTimeout(t);
     await Promise.all(scrapes);
     x.windows.push([from, monotonicMicros()]);
     x.elapsedSeconds += (performance.now() - startedAt) / 1000;
-    const cpuAfter = processCpuSeconds(x.api.pid);
-    x.cpuSeconds =
-      x.cpuSeconds !== null && cpuBefore !== null && cpuAfter !== null
-        ? x.cpuSeconds + (cpuAfter - cpuBefore)
-        : null;
+    const statAfter = procStat(x.api.pid);
+    if (x.stat !== null && statBefore !== null && statAfter !== null) {
+      const d = procStatDelta(statBefore, statAfter);
+      x.stat = procStatSum(x.stat, d);
+      x.cpuSeconds = (x.cpuSeconds ?? 0) + d.userSeconds + d.systemSeconds;
+    } else {
+      x.stat = null;
+      x.cpuSeconds = null;
+    }
     x.requests += result.requests;
     x.errors += result.errors;
     x.firstError ??= result.firstError;
   };
 
   /**
-   * One round: the three instances started and warmed up in the round's order, then loaded in
-   * turn, one slice each, the order turning by one every slice, until each had `seconds`; all
-   * alive throughout (an idle one only waits), so a change in the machine's speed during the
+   * One round: the three instances started in the round's order, then warmed up and measured
+   * together (`together`: all three loaded at once, for `seconds`), or warmed up in that order
+   * and loaded in turn (`turns`: one slice each, the order turning by one every slice, until
+   * each had `seconds`); all alive throughout, so a change in the machine's speed during the
    * round falls on all three alike.
    */
   const measureRound = async (order: Role[], r: number): Promise<Instance[]> => {
@@ -380,23 +467,36 @@ export async function measureMetricsOverhead(o: {
         instances.push(x);
         stops.push(() => x.api.stop());
       }
-      for (const x of instances) {
+      const warmUp = async (x: Instance): Promise<void> => {
+        // the metrics instance is scraped every WARM_UP_SCRAPE_MS of its warm-up: the first
+        // scrapes of a process whose hot code V8 has optimised send ~100 functions shared with
+        // the request path (Node's HTTP internals, pg's client) back to be recompiled, a
+        // one-time cost of ~0.3 s of CPU that settles after two or three scrapes (BENCHMARKS.md);
+        // the measurement is of the steady state after it
+        const scrapes: Promise<void>[] = [];
+        const timer = x.scrapeUrl
+          ? setInterval(() => scrapes.push(scrape(x.scrapeUrl!)), WARM_UP_SCRAPE_MS)
+          : null;
         await load(x.api.url, warmUpSeconds);
-        // one scrape in the warm-up: the first fetch of this process and the first render of
-        // the instance are not paid inside anyone's turn
+        if (timer) clearInterval(timer);
+        await Promise.all(scrapes);
         if (x.scrapeUrl) await scrape(x.scrapeUrl);
         x.linesBefore = await accessLines(x.file);
-      }
+      };
       const phaseMs = Math.random() * SCRAPE_INTERVAL_MS;
-      for (let k = 0; k < slices; k++) {
-        for (let i = 0; i < instances.length; i++) {
-          const x = instances[(i + k) % instances.length]!;
-          o.onSlice?.(
-            r,
-            x.role,
-            instances.map((y) => y.api.pid),
-          );
-          await slice(x, phaseMs);
+      const alive = instances.map((y) => y.api.pid);
+      if (mode === "together") {
+        await Promise.all(instances.map(warmUp));
+        for (const x of instances) o.onSlice?.(r, x.role, alive);
+        await Promise.all(instances.map((x) => slice(x, phaseMs, o.seconds)));
+      } else {
+        for (const x of instances) await warmUp(x);
+        for (let k = 0; k < slices; k++) {
+          for (let i = 0; i < instances.length; i++) {
+            const x = instances[(i + k) % instances.length]!;
+            o.onSlice?.(r, x.role, alive);
+            await slice(x, phaseMs);
+          }
         }
       }
       for (const x of instances) {
@@ -434,8 +534,15 @@ export async function measureMetricsOverhead(o: {
       const rps: Partial<Record<Role, number>> = {};
       const cpu: Partial<Record<Role, number>> = {};
       const profile: Partial<Record<Role, ProfileShares>> = {};
+      const split: Partial<Record<Role, ProcStatPerRequest>> = {};
+      const spanMs: Partial<Record<Role, [number, number]>> = {};
       let cpuMeasured = true;
       for (const x of instances) {
+        spanMs[x.role] = [
+          round(x.windows[0]![0] / 1000, 1),
+          round(x.windows[x.windows.length - 1]![1] / 1000, 1),
+        ];
+        if (x.stat) split[x.role] = perRequest(x.stat, x.requests);
         rps[x.role] = round(x.requests / x.elapsedSeconds, 1);
         if (x.cpuSeconds === null) cpuMeasured = false;
         else cpu[x.role] = round((x.cpuSeconds * 1e6) / x.requests, 1);
@@ -446,6 +553,10 @@ export async function measureMetricsOverhead(o: {
         order,
         rps: done,
         ...(cpuMeasured ? { cpuUs: cpu as Record<Role, number> } : {}),
+        spanMs: spanMs as Record<Role, [number, number]>,
+        ...(Object.keys(split).length === instances.length
+          ? { split: split as Record<Role, ProcStatPerRequest> }
+          : {}),
         ...(o.profile ? { profile: profile as Record<Role, ProfileShares> } : {}),
       });
       o.progress?.(
@@ -460,6 +571,7 @@ export async function measureMetricsOverhead(o: {
     }
     return metricsOverheadOf({
       caseId: o.caseId,
+      mode,
       connections: o.connections,
       seconds: o.seconds,
       warmUpSeconds,

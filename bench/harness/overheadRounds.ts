@@ -18,6 +18,7 @@
  *   and a figure against either cannot be trusted.
  */
 import type { ProfileShares } from "./cpuProfile.ts";
+import type { ProcStatPerRequest } from "./procStat.ts";
 import { median, medianInterval, round } from "./stats.ts";
 
 export const ROLES = ["off", "control", "metrics"] as const;
@@ -57,6 +58,10 @@ export interface Round {
   cpuUs?: Record<Role, number>;
   /** Where each instance's CPU went in its slices (metricsOverhead.ts `profile`). */
   profile?: Record<Role, ProfileShares>;
+  /** Its CPU per request by thread and kernel, faults and switches (procStat.ts). */
+  split?: Record<Role, ProcStatPerRequest>;
+  /** When each role's measured load began and ended (ms, monotonic clock; across its slices). */
+  spanMs?: Record<Role, [number, number]>;
 }
 
 /** A figure from paired rounds: how much slower than `off` (percent), median and range. */

@@ -18,6 +18,7 @@ import {
   metricsOverheadOf,
   profileFiguresOf,
   scrapesInSlice,
+  splitOf,
 } from "../../bench/harness/metricsOverhead.ts";
 import {
   BALANCED_ROUNDS,
@@ -278,6 +279,79 @@ describe("the API's CPU time per request", () => {
   });
 });
 
+describe("the CPU per request split by thread (procStat.ts)", () => {
+  const split = (mainUserUs: number, helperUs: number, minorFaultsPer1000: number) => ({
+    mainUserUs,
+    mainSystemUs: 100,
+    helperUs,
+    minorFaultsPer1000,
+    voluntarySwitchesPer1000: 5,
+    involuntarySwitchesPer1000: 50,
+  });
+  // metrics on against off, main thread: +30, +10, +20 (median +20); other threads: 0, -5, +5
+  const rounds: Round[] = [
+    {
+      ...ROUNDS[0]!,
+      split: {
+        off: split(1000, 300, 900),
+        control: split(1010, 300, 900),
+        metrics: split(1030, 300, 1000),
+      },
+    },
+    {
+      ...ROUNDS[1]!,
+      split: {
+        off: split(900, 310, 800),
+        control: split(890, 300, 800),
+        metrics: split(910, 305, 700),
+      },
+    },
+    {
+      ...ROUNDS[2]!,
+      split: {
+        off: split(1100, 290, 900),
+        control: split(1100, 295, 950),
+        metrics: split(1120, 295, 950),
+      },
+    },
+  ];
+
+  test("each role's medians, and the medians of the per-round differences to off", () => {
+    const s = splitOf(rounds)!;
+    expect(s.medians.off).toEqual(split(1000, 300, 900));
+    expect(s.medians.metrics).toEqual(split(1030, 300, 950));
+    expect(s.pairedToOff.metrics).toEqual({
+      mainUserUs: 20,
+      mainSystemUs: 0,
+      helperUs: 0,
+      minorFaultsPer1000: 50,
+      voluntarySwitchesPer1000: 0,
+      involuntarySwitchesPer1000: 0,
+    });
+    expect(s.pairedToOff.control.mainUserUs).toBe(0);
+    expect(splitOf(ROUNDS)).toBeNull();
+  });
+
+  test("the report says where the CPU went, per role and paired to off", () => {
+    const lines = metricsOverheadLines(
+      metricsOverheadOf({
+        caseId: "profile",
+        connections: 32,
+        seconds: 8,
+        warmUpSeconds: 3,
+        rounds,
+      }),
+    );
+    const at = lines.findIndex((l) => l.startsWith("**Metrics, where the CPU per request went**"));
+    expect(lines[at]).toContain(
+      "Metrics on: main thread 1030 µs user + 100 µs system, other threads 300 µs; per 1,000 requests 950 minor faults",
+    );
+    expect(lines[at + 1]).toContain(
+      "metrics on main thread 20 µs user + 0 µs system, other threads 0 µs",
+    );
+  });
+});
+
 describe("the report", () => {
   const m = metricsOverheadOf({
     caseId: "profile",
@@ -427,12 +501,29 @@ describe("against a real API", () => {
     }
   });
 
+  test("paired rounds of three fresh instances loaded together, every one under load at once", async () => {
+    const m = await miniRun({});
+    expect(m.mode).toBe("together");
+    expect(m.rounds).toBe(2);
+    for (const r of m.perRound) {
+      const spans = ROLES.map((role) => r.spanMs![role]);
+      // each measured for about `seconds`, all three at the same time
+      const latestStart = Math.max(...spans.map(([from]) => from));
+      const earliestEnd = Math.min(...spans.map(([, to]) => to));
+      expect(earliestEnd - latestStart).toBeGreaterThan(300);
+      for (const role of ROLES) {
+        expect([role, r.rps[role] > 0, typeof r.cpuUs?.[role]]).toEqual([role, true, "number"]);
+      }
+    }
+  }, 240_000);
+
   test("paired rounds of three fresh instances loaded in turns, each role's output checked, the files removed", async () => {
     const before = new Set(readdirSync(os.tmpdir()));
     const progress: string[] = [];
     const slices: Array<{ round: number; role: string; alive: number[]; running: boolean[] }> = [];
     const isRunning = (pid: number): boolean => existsSync(`/proc/${pid}`);
     const m = await miniRun({
+      mode: "turns",
       sliceSeconds: 0.2,
       progress: (line) => void progress.push(line),
       onSlice: (round, role, alive) =>
@@ -473,6 +564,18 @@ describe("against a real API", () => {
       for (const role of ROLES) expect([role, typeof r.cpuUs?.[role]]).toEqual([role, "number"]);
     }
     expect(m.cpu).not.toBeNull();
+    // and split by thread: the main thread's and the others' time add up to the CPU per request
+    for (const r of m.perRound) {
+      for (const role of ROLES) {
+        const split = r.split![role];
+        expect(split.mainUserUs).toBeGreaterThan(0);
+        expect(split.mainUserUs + split.mainSystemUs + split.helperUs).toBeCloseTo(
+          r.cpuUs![role],
+          0,
+        );
+      }
+    }
+    expect(m.split?.medians.metrics.mainUserUs).toBeGreaterThan(0);
     const left = readdirSync(os.tmpdir()).filter(
       (f) => f.startsWith(`mking-bench-overhead-${process.pid}-`) && !before.has(f),
     );
@@ -480,7 +583,7 @@ describe("against a real API", () => {
   }, 240_000);
 
   test("profiles every instance of a real run, and finds no metrics code where metrics are off", async () => {
-    const m = await miniRun({ sliceSeconds: 0.3, profile: true });
+    const m = await miniRun({ profile: true });
     for (const r of m.perRound) {
       for (const role of ROLES) expect([role, r.profile![role].busy > 0]).toEqual([role, true]);
       expect([r.profile!.off.metrics, r.profile!.control.metrics]).toEqual([0, 0]);
