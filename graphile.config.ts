@@ -22,6 +22,7 @@ import { InflectionPlugin } from "./plugins/inflection.ts";
 import { MessagingPlugin } from "./plugins/messaging.ts";
 import { NotificationsPlugin } from "./plugins/notifications.ts";
 import { MetricsPlugin } from "./plugins/metrics.ts";
+import { makeUnexpectedErrorsPlugin } from "./plugins/unexpectedErrors.ts";
 import { makeRealtimePlugin } from "./plugins/realtime.ts";
 import { makePresencePlugin } from "./plugins/presence.ts";
 import type { Presence } from "./src/realtime/presence.ts";
@@ -104,6 +105,7 @@ export function makePreset({
     plugins: [
       InflectionPlugin,
       ErrorCodesPlugin,
+      makeUnexpectedErrorsPlugin(log),
       UpdateRefusalsPlugin,
       makeRequestGuardsPlugin({
         maxDepth: api.maxDepth,
