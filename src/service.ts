@@ -14,6 +14,7 @@ import { connectDatabase, type DatabaseConnections } from "./db/connection.ts";
 import { applyPseudonymKey } from "./analytics/pseudonymKey.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { waitForDatabase } from "./db/waitForDatabase.ts";
+import { routeConsoleTo } from "./consoleLog.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { mediaTaskSettings } from "./media/process/settings.ts";
 import { latestBaseBackup } from "./backup/catalog.ts";
@@ -140,6 +141,8 @@ async function stop(running: Running, log: Logger): Promise<void> {
 /** Starts in `mode` and stops cleanly on SIGINT/SIGTERM; exits the process on failure. */
 export async function runService(mode: Mode, config: Config): Promise<void> {
   const log = createLogger({ level: config.logLevel, json: config.isProduction });
+  // JSON lines only: libraries' console output goes through the log too (src/consoleLog.ts)
+  if (config.isProduction) routeConsoleTo(log.child({ component: "console" }));
   const starting = start(mode, config, log);
 
   // Signals are handled from the first moment: one that arrives during start-up stops the
