@@ -329,9 +329,7 @@ interface Instance {
   errors: number;
   firstError: string | null;
   elapsedSeconds: number;
-  /** CPU time over its slices (null: /proc is not there). */
-  cpuSeconds: number | null;
-  /** The same, split by thread and kernel (procStat.ts; null: /proc is not there). */
+  /** CPU time over its slices, by thread and kernel (procStat.ts; null: /proc is not there). */
   stat: ProcStat | null;
   /** Its slices, on the monotonic clock (µs), and its profile's samples in them. */
   windows: [number, number][];
@@ -410,7 +408,6 @@ export async function measureMetricsOverhead(o: {
       errors: 0,
       firstError: null,
       elapsedSeconds: 0,
-      cpuSeconds: 0,
       stat: ZERO_PROC_STAT,
       windows: [],
       profile: null,
@@ -438,14 +435,10 @@ export async function measureMetricsOverhead(o: {
     x.windows.push([from, monotonicMicros()]);
     x.elapsedSeconds += (performance.now() - startedAt) / 1000;
     const statAfter = procStat(x.api.pid);
-    if (x.stat !== null && statBefore !== null && statAfter !== null) {
-      const d = procStatDelta(statBefore, statAfter);
-      x.stat = procStatSum(x.stat, d);
-      x.cpuSeconds = (x.cpuSeconds ?? 0) + d.userSeconds + d.systemSeconds;
-    } else {
-      x.stat = null;
-      x.cpuSeconds = null;
-    }
+    x.stat =
+      x.stat !== null && statBefore !== null && statAfter !== null
+        ? procStatSum(x.stat, procStatDelta(statBefore, statAfter))
+        : null;
     x.requests += result.requests;
     x.errors += result.errors;
     x.firstError ??= result.firstError;
@@ -544,8 +537,9 @@ export async function measureMetricsOverhead(o: {
         ];
         if (x.stat) split[x.role] = perRequest(x.stat, x.requests);
         rps[x.role] = round(x.requests / x.elapsedSeconds, 1);
-        if (x.cpuSeconds === null) cpuMeasured = false;
-        else cpu[x.role] = round((x.cpuSeconds * 1e6) / x.requests, 1);
+        if (x.stat === null) cpuMeasured = false;
+        else
+          cpu[x.role] = round(((x.stat.userSeconds + x.stat.systemSeconds) * 1e6) / x.requests, 1);
         if (x.profile) profile[x.role] = x.profile;
       }
       const done = rps as Record<Role, number>;

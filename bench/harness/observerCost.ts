@@ -17,7 +17,7 @@
  * utime + stime over a load run, divided by the requests it served). Separately, one database
  * collection (src/metrics/database.ts, every 15 s on its own connection), as a share of a core.
  */
-import { readFileSync, closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 import { IncomingMessage, ServerResponse } from "node:http";
 import { Socket } from "node:net";
 
@@ -33,6 +33,7 @@ import { ApiMetrics } from "../../src/metrics/api.ts";
 import { startDatabaseCollector } from "../../src/metrics/database.ts";
 import { ProcessMetrics } from "../../src/metrics/registry.ts";
 import { MetricsPlugin } from "../../plugins/metrics.ts";
+import { procStat } from "./procStat.ts";
 import { median, round } from "./stats.ts";
 
 export const OBSERVER_COST_BUDGET_PERCENT = 2;
@@ -294,19 +295,10 @@ export async function measureDatabaseCollection(o: {
   }
 }
 
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ: 100 on Linux). */
-const USER_HZ = 100;
-
 /** utime + stime of a process, seconds (null: no /proc). */
-export function processCpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // fields after the command name (which may hold spaces), from field 3 (state)
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
-  } catch {
-    return null;
-  }
+function processCpuSeconds(pid: number): number | null {
+  const s = procStat(pid);
+  return s ? s.userSeconds + s.systemSeconds : null;
 }
 
 /** The CPU time process `pid` spends per request over `run` (which returns the requests served), µs. */
