@@ -9,6 +9,7 @@
  * A bad or expired signature is 403, a missing file 404; all refusals are JSON with a code.
  */
 import { stat } from "node:fs/promises";
+import { pipeline } from "node:stream";
 
 import express, { type Request, type Response, type Router } from "express";
 
@@ -103,7 +104,17 @@ export function mediaRoutes(config: Config, log: Logger): Router {
     const body = await storage.get(key);
     if (!body) return refuse(res, 404, "NOT_FOUND", "No such file");
     res.setHeader("Content-Length", String(head.bytes));
-    (body as NodeJS.ReadableStream & { pipe(d: Response): void }).pipe(res);
+    // S3 → client: an error on either side ends both (the client's response is cut off rather
+    // than left hanging; a client gone stops the S3 read)
+    pipeline(body, res, (error) => {
+      if (!error) return;
+      const code = (error as NodeJS.ErrnoException).code;
+      const fields = { key, error: error.message, code };
+      // a stream closed early is mostly a client that went away (a video skipped): routine;
+      // an error from the storage is not
+      if (code === "ERR_STREAM_PREMATURE_CLOSE") log.info("media download ended early", fields);
+      else log.warn("media download cut off", fields);
+    });
   });
 
   return router;
