@@ -6,45 +6,27 @@
  * (`pipe()` neither ends nor destroys its destination when its source fails). Against s3rver, an S3-compatible server from npm, whose connections the test
  * drops mid-stream.
  */
-import { mkdtemp, rm } from "node:fs/promises";
 import { get, type IncomingMessage } from "node:http";
-import { tmpdir } from "node:os";
-import path from "node:path";
-
-import S3rver from "s3rver";
 
 import { S3Storage } from "../../src/media/s3.ts";
 import { storageFor } from "../../src/media/storage.ts";
 import { mediaUrlsFor } from "../../src/media/urls.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
+import { startS3rver, type RunningS3rver } from "../helpers/s3rver.ts";
 import { startTestServer, testConfig, type TestServer } from "../helpers/server.ts";
 
-const BUCKET = "mking-media";
 const CDN = "http://cdn.example.test";
 const KEY = "media/stream-test/big.bin";
 const BYTES = 32 * 1024 * 1024;
 
-let s3: S3rver;
-let dir: string;
+let s3: RunningS3rver;
 let db: TestDatabase;
 let server: TestServer;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), "mking-s3rver-stream-"));
-  s3 = new S3rver({
-    address: "127.0.0.1",
-    port: 0,
-    silent: true,
-    directory: dir,
-    configureBuckets: [{ name: BUCKET }],
-  });
-  const { port } = await s3.run();
-  const endpoint = `http://127.0.0.1:${port}`;
-  env = {
-    STORAGE_URL: `s3://S3RVER:S3RVER@${BUCKET}?endpoint=${encodeURIComponent(endpoint)}`,
-    MEDIA_PUBLIC_BASE_URL: CDN,
-  };
+  s3 = await startS3rver();
+  env = { STORAGE_URL: s3.storageUrl, MEDIA_PUBLIC_BASE_URL: CDN };
   const storage = storageFor(testConfig(env));
   if (!(storage instanceof S3Storage)) throw new Error("not the S3 driver");
   await storage.put(KEY, Buffer.alloc(BYTES, 7), "application/octet-stream");
@@ -55,7 +37,6 @@ afterAll(async () => {
   await server.close();
   await db.drop();
   await s3.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** The client's view of one download: the response, and how it ended. */
@@ -89,8 +70,7 @@ test("an S3 connection lost mid-file cuts the client's download off; the API goe
   const broken = await download(url);
   expect(broken.response.statusCode).toBe(200);
   broken.response.pause();
-  const httpServer = (s3 as unknown as { httpServer: { closeAllConnections(): void } }).httpServer;
-  httpServer.closeAllConnections();
+  s3.dropConnections();
   broken.response.resume();
   const outcome = await broken.ended;
   expect(outcome).toMatch(/^cut off after \d+ bytes$/);

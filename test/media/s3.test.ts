@@ -3,35 +3,20 @@
  * loopback port: put/get/readBytes/head/delete/list, presigned PUT with fetch (the signed type
  * and length), and presigned GET URLs that are stable within a window and expire.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-
-import S3rver from "s3rver";
-
 import type { S3StorageConfig } from "../../src/config.ts";
 import { S3Storage } from "../../src/media/s3.ts";
 import { storageFor } from "../../src/media/storage.ts";
 import { mediaClock, mediaUrlsFor } from "../../src/media/urls.ts";
+import { S3RVER_BUCKET as BUCKET, startS3rver, type RunningS3rver } from "../helpers/s3rver.ts";
 import { testConfig } from "../helpers/server.ts";
 
-let server: S3rver;
-let dir: string;
+let server: RunningS3rver;
 let endpoint: string;
 let storage: S3Storage;
-const BUCKET = "mking-media";
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), "mking-s3rver-"));
-  server = new S3rver({
-    address: "127.0.0.1",
-    port: 0,
-    silent: true,
-    directory: dir,
-    configureBuckets: [{ name: BUCKET }],
-  });
-  const { port } = await server.run();
-  endpoint = `http://127.0.0.1:${port}`;
+  server = await startS3rver();
+  endpoint = server.endpoint;
   const config = testConfig({ STORAGE_URL: storageUrl() });
   expect(config.media.storage).toEqual<S3StorageConfig>({
     driver: "s3",
@@ -52,11 +37,10 @@ afterEach(() => {
 });
 afterAll(async () => {
   await server.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 function storageUrl(): string {
-  return `s3://S3RVER:S3RVER@${BUCKET}?endpoint=${encodeURIComponent(endpoint)}`;
+  return server.storageUrl;
 }
 
 async function text(stream: NodeJS.ReadableStream | null): Promise<string | null> {
