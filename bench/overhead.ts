@@ -14,8 +14,8 @@
  * metrics code (bench/harness/cpuProfile.ts); `--keep-profiles <folder>` keeps the profiles.
  * `--without-database-metrics` measures an API instance that leaves the database's metrics to
  * another process (METRICS_DATABASE=false, as with workers collecting them). `--warm-up` sets the
- * load each instance gets before it is measured (default 12 s, at most `--seconds`; the metrics instance is scraped every 2.5 s of it). The three
- * instances are loaded together; `--turns` loads them one at a time in 2-s slices instead (the
+ * load each instance gets before it is measured (default 12 s, at most `--seconds`; the metrics
+ * instance is scraped every 2.5 s of it). The three instances are loaded together; `--turns` loads them one at a time in 2-s slices instead (the
  * former harness: it bills idle gaps to the instance with metrics, see BENCHMARKS.md).
  * `--no-scrapes` never scrapes the metrics instance (what the scrapes cost, by difference).
  */
