@@ -1,35 +1,29 @@
 /**
  * The metrics endpoint (METRICS_PORT): `GET /metrics` in the Prometheus text format (this
  * process's registry: src/metrics/registry.ts lists every name), `GET /healthz` (200 when the
- * database answers and, if a worker runs in this process, its heartbeat is recent) and
- * `GET /debug/statements` (the SQL statements that took the most time, JSON; needs
+ * database answers, the main thread answers and, if a worker runs in this process, its heartbeat
+ * is recent) and `GET /debug/statements` (the SQL statements that took the most time, JSON; needs
  * pg_stat_statements: src/db/statements.ts). Meant for a scraper on the private network, not for
  * the internet.
+ *
+ * The endpoint runs on a thread of its own (src/metrics/thread.ts: the HTTP server, the job
+ * queue's gauges, the database collector, their pg pools); this side keeps the registry the
+ * request path records into, renders it when the thread asks, and starts the thread again if it
+ * ever stops.
  */
-import { once } from "node:events";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { Worker } from "node:worker_threads";
 
-import pg from "pg";
-
-import {
-  createStatementsExtensionIfAllowed,
-  statementsAvailable,
-  topStatements,
-} from "./db/statements.ts";
 import type { Logger } from "./log.ts";
+import { registerWorkerCounters, type JobCounters } from "./metrics.ts";
+import { ProcessMetrics, type PoolCounts } from "./metrics/registry.ts";
+import type { ThreadSettings } from "./metrics/thread.ts";
 import {
-  MISSED_BEATS,
-  registerQueueMetrics,
-  registerWorkerCounters,
-  type JobCounters,
-} from "./metrics.ts";
-import {
-  metricsIdleTimeoutMs,
-  startDatabaseCollector,
-  type DatabaseCollector,
-} from "./metrics/database.ts";
-import { ProcessMetrics } from "./metrics/registry.ts";
+  Channel,
+  type Handlers,
+  type MainProtocol,
+  type ThreadEvent,
+  type ThreadProtocol,
+} from "./metrics/threadChannel.ts";
 
 export interface MetricsServerOptions {
   host: string;
@@ -41,11 +35,17 @@ export interface MetricsServerOptions {
   worker: { counters: JobCounters; lastHeartbeatAt(): number | null } | null;
   /** This process's registry (the API's and the worker's metrics); default: a new one. */
   metrics?: ProcessMetrics;
+  /**
+   * How long a scrape or health check waits for the main thread (busy, or stuck) before
+   * answering 503; default 5 s.
+   */
+  mainThreadTimeoutMs?: number;
   /** Database metrics (src/metrics/database.ts); default: on, collected every 15 s. */
   database?: {
     intervalMs?: number;
     /** The embedded server's data folder (free disk); null for a remote server. */
     dataDir?: string | null;
+    /** Runs on the main thread, when the metrics thread collects. */
     lastBackupAt?: () => Promise<Date | null>;
   } | null;
 }
@@ -54,117 +54,186 @@ export interface MetricsServer {
   readonly url: string;
   readonly metrics: ProcessMetrics;
   /** The database collector, when on (tests collect on demand). */
-  readonly database: DatabaseCollector | null;
+  readonly database: { collect(): Promise<void> } | null;
+  /** The metrics thread now (tests, diagnostics); a new one after a restart. */
+  readonly thread: Worker;
   close(): Promise<void>;
 }
 
-export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  const log = options.log.child({ component: "metrics" });
-  const metrics = options.metrics ?? new ProcessMetrics();
-  const pool = new pg.Pool({
-    connectionString: options.ownerUrl,
-    max: 2,
-    application_name: "mking-friend-metrics",
-    connectionTimeoutMillis: 5000,
-    // the queue is read at each scrape (Prometheus: every 15 s): keep the connection between them
-    idleTimeoutMillis: metricsIdleTimeoutMs(15_000),
-  });
-  pool.on("error", (error) => log.warn("idle metrics connection failed", { error }));
-  registerQueueMetrics(metrics, pool, log);
-  // slow-query statistics where the owner may create them (docker-compose); else see README
-  await pool
-    .connect()
-    .then(async (client) => {
-      try {
-        if (!(await createStatementsExtensionIfAllowed(client)))
-          log.info("pg_stat_statements is not installed: /debug/statements and db:top are off");
-      } finally {
-        client.release();
-      }
-    })
-    .catch((error: unknown) => log.warn("cannot check pg_stat_statements", { error }));
-  if (options.worker) registerWorkerCounters(metrics, options.worker.counters);
-  const database =
-    options.database === null
-      ? null
-      : startDatabaseCollector(metrics, {
-          ownerUrl: options.ownerUrl,
-          log,
-          ...options.database,
-        });
+/** How long a collection asked for by a test may take. */
+const COLLECT_TIMEOUT_MS = 60_000;
+/** How long the thread may take to close its server and connections. */
+const CLOSE_TIMEOUT_MS = 10_000;
+/** The wait before a stopped metrics thread is started again. */
+const RESTART_DELAY_MS = 1_000;
 
-  const server: Server = createServer((req, res) => {
-    const reply = (status: number, type: string, body: string): void => {
-      res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
-      res.end(body);
-    };
-    const json = (status: number, body: unknown): void =>
-      reply(status, "application/json", JSON.stringify(body));
-    if (req.method !== "GET") return reply(405, "text/plain", "method not allowed\n");
-    const url = new URL(req.url ?? "/", "http://localhost");
-    if (url.pathname === "/metrics") {
-      metrics.render().then(
-        (text) => reply(200, metrics.contentType, text),
-        (error: unknown) => {
-          log.warn("metrics: cannot render", { error });
-          reply(500, "text/plain", "metrics unavailable\n");
-        },
-      );
-      return;
-    }
-    if (url.pathname === "/healthz") {
-      pool.query("select 1").then(
-        () => {
-          const beat = options.worker?.lastHeartbeatAt() ?? null;
-          const stale =
-            options.worker !== null &&
-            (beat === null || Date.now() - beat > options.heartbeatMs * MISSED_BEATS);
-          if (stale) json(503, { status: "worker heartbeat is late" });
-          else json(200, { status: "ok" });
-        },
-        () => json(503, { status: "database unavailable" }),
-      );
-      return;
-    }
-    if (url.pathname === "/debug/statements") {
-      const limit = Math.min(Math.max(Number(url.searchParams.get("limit")) || 20, 1), 200);
-      void (async () => {
-        const client = await pool.connect();
-        try {
-          if (!(await statementsAvailable(client)))
-            return json(404, { error: "pg_stat_statements is not installed in this database" });
-          json(200, { statements: await topStatements(client, limit) });
-        } finally {
-          client.release();
-        }
-      })().catch((error: unknown) => {
-        log.warn("metrics: cannot read pg_stat_statements", { error });
-        json(503, { error: "database unavailable" });
-      });
-      return;
-    }
-    reply(404, "text/plain", "not found\n");
+type ThreadChannel = Channel<ThreadProtocol, MainProtocol, ThreadEvent>;
+
+interface RunningThread {
+  worker: Worker;
+  channel: ThreadChannel;
+  port: number;
+}
+
+class ThreadStartError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, code: string | null) {
+    super(message);
+    this.name = "ThreadStartError";
+    this.code = code ?? undefined;
+  }
+}
+
+/** Starts the thread; resolves once its server listens, rejects if it cannot. */
+async function startThread(
+  settings: ThreadSettings,
+  handlers: Handlers<MainProtocol>,
+  log: Logger,
+): Promise<RunningThread> {
+  const worker = new Worker(new URL("./metrics/thread.ts", import.meta.url), {
+    workerData: settings,
+    name: "metrics",
   });
-  server.listen(options.port, options.host);
+  const started = Promise.withResolvers<number>();
+  const channel: ThreadChannel = new Channel(worker, handlers, (event) => {
+    if (event.kind === "log") log[event.level](event.message, event.fields);
+    else if (event.kind === "listening") started.resolve(event.port);
+    else started.reject(new ThreadStartError(`metrics endpoint: ${event.message}`, event.code));
+  });
+  // an exception the thread did not catch: logged here (unhandled, it would end the process);
+  // the thread then exits, and is started again (below)
+  worker.on("error", (error) =>
+    log.error("the metrics thread failed", { component: "metrics", error }),
+  );
+  const exited = (code: number): void =>
+    started.reject(new Error(`the metrics thread exited (code ${code}) before it listened`));
+  worker.once("exit", exited);
   try {
-    await once(server, "listening");
+    const port = await started.promise;
+    worker.off("exit", exited);
+    return { worker, channel, port };
   } catch (error) {
-    await database?.close();
-    await pool.end();
+    channel.close(error as Error);
+    await worker.terminate();
     throw error;
   }
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${options.host.includes(":") ? `[${options.host}]` : options.host}:${port}`;
-  log.info(`metrics at ${url}/metrics`);
+}
+
+export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
+  const { log } = options;
+  const metrics = options.metrics ?? new ProcessMetrics();
+  if (options.worker) registerWorkerCounters(metrics, options.worker.counters);
+
+  // the thread's pools, reported by this registry (one mking_pg_pool_connections family)
+  const threadPools = new Map<
+    string,
+    { totalCount: number; idleCount: number; waitingCount: number }
+  >();
+  const unwatch: (() => void)[] = [];
+  const reportPools = (pools: Record<string, PoolCounts>): void => {
+    for (const [name, counts] of Object.entries(pools)) {
+      const held = threadPools.get(name);
+      if (held) Object.assign(held, counts);
+      else {
+        const copy = { ...counts };
+        threadPools.set(name, copy);
+        unwatch.push(metrics.watchPool(name, copy));
+      }
+    }
+  };
+  const lastBackupAt = options.database?.lastBackupAt;
+  const handlers: Handlers<MainProtocol> = {
+    render: ({ pools }) => {
+      reportPools(pools);
+      return metrics.render();
+    },
+    heartbeat: () => options.worker?.lastHeartbeatAt() ?? null,
+    lastBackupAt: async () => (lastBackupAt ? ((await lastBackupAt())?.getTime() ?? null) : null),
+  };
+  const settings: ThreadSettings = {
+    host: options.host,
+    port: options.port,
+    ownerUrl: options.ownerUrl,
+    heartbeatMs: options.heartbeatMs,
+    mainThreadTimeoutMs: options.mainThreadTimeoutMs ?? 5_000,
+    worker: options.worker !== null,
+    database:
+      options.database === null
+        ? null
+        : {
+            intervalMs: options.database?.intervalMs,
+            dataDir: options.database?.dataDir,
+            lastBackup: lastBackupAt !== undefined,
+          },
+  };
+
+  let current = await startThread(settings, handlers, log);
+  let closed = false;
+  // A thread that stops on its own (a crash) is started again on the port it had.
+  const watch = (thread: RunningThread): void => {
+    thread.worker.once("exit", (code) => {
+      thread.channel.close(new Error("the metrics thread stopped"));
+      if (closed) return;
+      log.error("the metrics thread stopped; starting it again", {
+        component: "metrics",
+        code,
+        ms: RESTART_DELAY_MS,
+      });
+      const restart = (): void => {
+        if (closed) return;
+        startThread({ ...settings, port: thread.port }, handlers, log).then(
+          (next) => {
+            if (closed) {
+              void next.channel
+                .request("close", {}, CLOSE_TIMEOUT_MS)
+                .finally(() => next.worker.terminate());
+              return;
+            }
+            current = next;
+            watch(next);
+            log.info("the metrics thread is back", { component: "metrics" });
+          },
+          (error: unknown) => {
+            log.error("cannot start the metrics thread again; retrying", {
+              component: "metrics",
+              error,
+            });
+            setTimeout(restart, RESTART_DELAY_MS * 5).unref();
+          },
+        );
+      };
+      setTimeout(restart, RESTART_DELAY_MS).unref();
+    });
+  };
+  watch(current);
+
+  const url = `http://${options.host.includes(":") ? `[${options.host}]` : options.host}:${current.port}`;
+  log.info(`metrics at ${url}/metrics`, { component: "metrics" });
   return {
     url,
     metrics,
-    database,
+    database:
+      options.database === null
+        ? null
+        : {
+            async collect() {
+              await current.channel.request("collect", {}, COLLECT_TIMEOUT_MS);
+            },
+          },
+    get thread() {
+      return current.worker;
+    },
     async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await database?.close();
-      await pool.end();
+      if (closed) return;
+      closed = true;
+      const { worker, channel } = current;
+      try {
+        await channel.request("close", {}, CLOSE_TIMEOUT_MS);
+      } catch (error) {
+        log.warn("the metrics thread did not close cleanly", { component: "metrics", error });
+      }
+      await worker.terminate();
+      for (const u of unwatch) u();
     },
   };
 }

@@ -1,8 +1,10 @@
 /**
  * One Prometheus registry per process (prom-client), served on METRICS_PORT by
- * src/metricsServer.ts. What registers on it: the API (src/metrics/api.ts), the job queue and
- * the worker's counters (src/metrics.ts), the database (src/metrics/database.ts) and the pg
- * pools of whoever runs in this process (below).
+ * src/metricsServer.ts. What registers on it: the API (src/metrics/api.ts), the worker's
+ * counters (src/metrics.ts) and the pg pools of whoever runs in this process (below). The
+ * metrics thread (src/metrics/thread.ts) has a registry of its own for what it reads from the
+ * database, the job queue (src/metrics.ts) and the database's health (src/metrics/database.ts);
+ * a scrape gets both in one exposition, and its pools are reported by this one.
  *
  * The names and labels are agreed with the dashboards, alert rules and `npm run status`
  * (issues #11/#12); change one only by adding the new name next to the old:
@@ -30,7 +32,8 @@
  * - mking_worker_jobs_completed_total{task}, mking_worker_job_errors_total{task},
  *   mking_worker_jobs_given_up_total{task}, mking_worker_job_seconds_total{task}   counters
  *
- * Database (collected by the process that serves METRICS_PORT, one connection):
+ * Database (collected by the metrics thread of the process that serves METRICS_PORT, one
+ * connection):
  * - mking_db_connections{state,role}   gauge
  * - mking_db_longest_transaction_seconds   gauge
  * - mking_db_longest_query_seconds   gauge
@@ -51,17 +54,32 @@
  * - mking_backup_last_success_timestamp_seconds   gauge (the newest base backup's finish time)
  * - mking_db_up   gauge (1 when the last collection succeeded)
  */
-import type pg from "pg";
 import { Gauge, Registry } from "prom-client";
 
 export const POOL_STATES = ["total", "idle", "waiting"] as const;
 
-/** The registry of this process, and the pg pools it reports. */
+/** What a pg pool tells of its connections (a pg.Pool is one). */
+export interface PoolCounts {
+  readonly totalCount: number;
+  readonly idleCount: number;
+  readonly waitingCount: number;
+}
+
+export interface ProcessMetricsOptions {
+  /**
+   * Whether mking_pg_pool_connections is on this registry; default true. The metrics thread's
+   * registry leaves it out: the main thread's reports the thread's pools (src/metricsServer.ts).
+   */
+  poolGauge?: boolean;
+}
+
+/** The registry of this process (or of its metrics thread), and the pg pools it reports. */
 export class ProcessMetrics {
   readonly registry = new Registry();
-  readonly #pools = new Map<string, pg.Pool>();
+  readonly #pools = new Map<string, PoolCounts>();
 
-  constructor() {
+  constructor(options: ProcessMetricsOptions = {}) {
+    if (options.poolGauge === false) return;
     const pools = this.#pools;
     new Gauge({
       name: "mking_pg_pool_connections",
@@ -80,11 +98,21 @@ export class ProcessMetrics {
   }
 
   /** Reports `pool` as `name` until the returned function is called. */
-  watchPool(name: string, pool: pg.Pool): () => void {
+  watchPool(name: string, pool: PoolCounts): () => void {
     this.#pools.set(name, pool);
     return () => {
       if (this.#pools.get(name) === pool) this.#pools.delete(name);
     };
+  }
+
+  /** The watched pools' counts now, by name. */
+  poolCounts(): Record<string, PoolCounts> {
+    return Object.fromEntries(
+      [...this.#pools].map(([name, p]) => [
+        name,
+        { totalCount: p.totalCount, idleCount: p.idleCount, waitingCount: p.waitingCount },
+      ]),
+    );
   }
 
   /** The Prometheus text exposition of everything registered. */

@@ -21,12 +21,20 @@ function key(labels: Record<string, string>): string {
 
 export function parseSamples(text: string): Samples {
   const byName = new Map<string, Map<string, number>>();
+  const families = new Set<string>();
   for (const line of text.split("\n")) {
+    // one exposition, however many registries made it: each family and sample once
+    const type = /^# TYPE (\S+) /.exec(line);
+    if (type) {
+      if (families.has(type[1]!)) throw new Error(`metric family ${type[1]} appears twice`);
+      families.add(type[1]!);
+    }
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m) continue;
     const labels: Record<string, string> = {};
     for (const l of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
     const samples = byName.get(m[1]!) ?? new Map<string, number>();
+    if (samples.has(key(labels))) throw new Error(`sample ${m[1]}{${m[2] ?? ""}} appears twice`);
     samples.set(key(labels), Number(m[3]));
     byName.set(m[1]!, samples);
   }

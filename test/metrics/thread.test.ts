@@ -1,0 +1,229 @@
+/**
+ * The metrics endpoint runs on a thread of its own (src/metrics/thread.ts): one exposition from
+ * two registries, a thread that stops started again on its port, its log lines in the process's
+ * log, a main thread that does not answer seen by /healthz and /metrics, its connections closed
+ * with it.
+ */
+import { EventEmitter } from "node:events";
+
+import type { WorkerEvents } from "graphile-worker";
+import { Gauge } from "prom-client";
+
+import { JobCounters } from "../../src/metrics.ts";
+import { ProcessMetrics } from "../../src/metrics/registry.ts";
+import { startMetricsServer, type MetricsServer } from "../../src/metricsServer.ts";
+import { createTestDatabase, withClient, type TestDatabase } from "../helpers/database.ts";
+import { testLogger } from "../helpers/log.ts";
+import { freePort } from "../helpers/process.ts";
+import { scrape } from "./scrape.ts";
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+/** Keeps the calling (main) thread busy for `ms`, as a stuck event loop would. */
+function busy(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // spin
+  }
+}
+
+/** Backends of this test's database opened by the metrics thread's pools. */
+async function metricsConnections(): Promise<number> {
+  return withClient(db.ownerUrl, async (c) => {
+    const { rows } = await c.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and application_name = 'mking-friend-metrics'`,
+    );
+    return rows[0]!.n;
+  });
+}
+
+describe("the metrics thread", () => {
+  let server: MetricsServer;
+  const log = testLogger();
+  const metrics = new ProcessMetrics();
+  let lastBeat: () => number | null = () => Date.now();
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("serves the main thread's registry and its own in one exposition, each family once", async () => {
+    const requests = new Gauge({
+      name: "test_main_thread_value",
+      help: "A value only the main thread's registry has.",
+      registers: [metrics.registry],
+    });
+    requests.set(42);
+    server = await startMetricsServer({
+      host: "127.0.0.1",
+      port: 0,
+      ownerUrl: db.ownerUrl,
+      heartbeatMs: 1000,
+      mainThreadTimeoutMs: 300,
+      log,
+      metrics,
+      worker: null,
+      database: { intervalMs: 60_000 },
+    });
+    await server.database!.collect();
+    const s = await scrape(server.url); // throws on a family or sample given twice
+    expect(s.value("test_main_thread_value")).toBe(42);
+    // the thread's: the database and the job queue, read on its own connections
+    expect(s.value("mking_db_up")).toBe(1);
+    expect(s.text).toContain("# TYPE mking_jobs gauge");
+    // its pool, reported once, by the main thread's pool gauge
+    expect(s.value("mking_pg_pool_connections", { pool: "metrics", state: "total" })).toBe(1);
+    expect(s.text.match(/^# TYPE mking_pg_pool_connections /gm)).toHaveLength(1);
+    expect(server.thread.threadId).toBeGreaterThan(0);
+  });
+
+  it("starts a thread that stopped again, on the same port", async () => {
+    const stopped = log.next(/the metrics thread stopped; starting it again/);
+    const back = log.next(/the metrics thread is back/);
+    const first = server.thread;
+    await first.terminate();
+    await stopped;
+    await back;
+    expect(server.thread).not.toBe(first);
+    const s = await scrape(server.url);
+    expect(s.value("test_main_thread_value")).toBe(42);
+    expect(s.value("mking_db_up")).toBe(1);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it("logs an exception the thread does not catch, and starts the thread again", async () => {
+    const failed = log.next(/the metrics thread failed/);
+    const back = log.next(/the metrics thread is back/);
+    const first = server.thread;
+    first.postMessage(null); // not an envelope the thread's channel can read: it throws
+    expect(await failed).toMatch(/^error the metrics thread failed component=metrics error=/);
+    await back;
+    expect(server.thread).not.toBe(first);
+    expect((await scrape(server.url)).value("test_main_thread_value")).toBe(42);
+  });
+
+  it("refuses to start on a port in use, with the reason", async () => {
+    await expect(
+      startMetricsServer({
+        host: "127.0.0.1",
+        port: Number(new URL(server.url).port),
+        ownerUrl: db.ownerUrl,
+        heartbeatMs: 1000,
+        log,
+        worker: null,
+        database: null,
+      }),
+    ).rejects.toMatchObject({
+      message: expect.stringMatching(/^metrics endpoint: listen EADDRINUSE/),
+      code: "EADDRINUSE",
+    });
+  });
+
+  it("writes its log lines through the process's logger", async () => {
+    const port = await freePort();
+    const warned = log.next(/cannot collect database metrics/);
+    const down = await startMetricsServer({
+      host: "127.0.0.1",
+      port: 0,
+      ownerUrl: `postgres://nobody:nothing@127.0.0.1:${port}/none`,
+      heartbeatMs: 1000,
+      log,
+      worker: null,
+      database: { intervalMs: 60_000 },
+    });
+    try {
+      expect(await warned).toMatch(
+        /^warn {2}cannot collect database metrics component=metrics error=".*ECONNREFUSED/,
+      );
+    } finally {
+      await down.close();
+    }
+  });
+
+  it("answers /healthz with 503 while the main thread does not answer, 200 once it does", async () => {
+    lastBeat = () => {
+      busy(1_000); // longer than mainThreadTimeoutMs (300 ms)
+      return Date.now();
+    };
+    const stuck = await startMetricsServer({
+      host: "127.0.0.1",
+      port: 0,
+      ownerUrl: db.ownerUrl,
+      heartbeatMs: 1000,
+      mainThreadTimeoutMs: 300,
+      log,
+      worker: {
+        counters: new JobCounters(new EventEmitter() as WorkerEvents),
+        lastHeartbeatAt: () => lastBeat(),
+      },
+      database: null,
+    });
+    try {
+      const warned = log.next(/the main thread did not answer/);
+      const response = await fetch(`${stuck.url}/healthz`);
+      expect(response.status).toBe(503);
+      expect(await response.json()).toEqual({ status: "main thread not responding" });
+      await warned;
+      lastBeat = () => Date.now();
+      expect((await fetch(`${stuck.url}/healthz`)).status).toBe(200);
+    } finally {
+      await stuck.close();
+    }
+  });
+
+  it("answers a scrape with 503 while the main thread does not render", async () => {
+    const slow = new ProcessMetrics();
+    new Gauge({
+      name: "test_slow_value",
+      help: "Takes the main thread a second to collect.",
+      registers: [slow.registry],
+      collect() {
+        busy(1_000);
+        this.set(1);
+      },
+    });
+    const stuck = await startMetricsServer({
+      host: "127.0.0.1",
+      port: 0,
+      ownerUrl: db.ownerUrl,
+      heartbeatMs: 1000,
+      mainThreadTimeoutMs: 300,
+      log,
+      metrics: slow,
+      worker: null,
+      database: null,
+    });
+    try {
+      const response = await fetch(`${stuck.url}/metrics`);
+      expect(response.status).toBe(503);
+      expect(await response.text()).toBe("metrics unavailable\n");
+    } finally {
+      await stuck.close();
+    }
+  });
+
+  it("closes its connections when the endpoint closes, and a second close is harmless", async () => {
+    const other = await startMetricsServer({
+      host: "127.0.0.1",
+      port: 0,
+      ownerUrl: db.ownerUrl,
+      heartbeatMs: 1000,
+      log,
+      worker: null,
+      database: { intervalMs: 60_000 },
+    });
+    await other.database!.collect();
+    expect(await metricsConnections()).toBeGreaterThan(0);
+    await server.close();
+    await other.close();
+    await other.close();
+    expect(await metricsConnections()).toBe(0);
+    await expect(fetch(`${other.url}/metrics`)).rejects.toThrow();
+  });
+});
