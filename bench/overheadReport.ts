@@ -61,10 +61,11 @@ export function metricsOverheadLines(m: MetricsOverhead): string[] {
   ];
 }
 
-/** "main thread user 600 µs, system 90 µs, other threads 40 µs; 2.1 minor faults, …" */
+/** "main thread 600 µs user + 90 µs system, helper threads 40 µs, the metrics thread 2 µs; …" */
 function splitText(s: ProcStatPerRequest): string {
   return (
-    `main thread ${s.mainUserUs} µs user + ${s.mainSystemUs} µs system, other threads ${s.helperUs} µs; ` +
+    `main thread ${s.mainUserUs} µs user + ${s.mainSystemUs} µs system, helper threads ${s.helperUs} µs, ` +
+    `the metrics thread ${s.metricsThreadUs ?? 0} µs; ` +
     `per 1,000 requests ${s.minorFaultsPer1000} minor faults, ${s.voluntarySwitchesPer1000} voluntary and ` +
     `${s.involuntarySwitchesPer1000} involuntary context switches of the main thread`
   );

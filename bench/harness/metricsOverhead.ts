@@ -250,6 +250,7 @@ const SPLIT_FIELDS = [
   "mainUserUs",
   "mainSystemUs",
   "helperUs",
+  "metricsThreadUs",
   "minorFaultsPer1000",
   "voluntarySwitchesPer1000",
   "involuntarySwitchesPer1000",

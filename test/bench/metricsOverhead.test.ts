@@ -284,6 +284,7 @@ describe("the CPU per request split by thread (procStat.ts)", () => {
     mainUserUs,
     mainSystemUs: 100,
     helperUs,
+    metricsThreadUs: 0,
     minorFaultsPer1000,
     voluntarySwitchesPer1000: 5,
     involuntarySwitchesPer1000: 50,
@@ -324,6 +325,7 @@ describe("the CPU per request split by thread (procStat.ts)", () => {
       mainUserUs: 20,
       mainSystemUs: 0,
       helperUs: 0,
+      metricsThreadUs: 0,
       minorFaultsPer1000: 50,
       voluntarySwitchesPer1000: 0,
       involuntarySwitchesPer1000: 0,
@@ -344,10 +346,10 @@ describe("the CPU per request split by thread (procStat.ts)", () => {
     );
     const at = lines.findIndex((l) => l.startsWith("**Metrics, where the CPU per request went**"));
     expect(lines[at]).toContain(
-      "Metrics on: main thread 1030 µs user + 100 µs system, other threads 300 µs; per 1,000 requests 950 minor faults",
+      "Metrics on: main thread 1030 µs user + 100 µs system, helper threads 300 µs, the metrics thread 0 µs; per 1,000 requests 950 minor faults",
     );
     expect(lines[at + 1]).toContain(
-      "metrics on main thread 20 µs user + 0 µs system, other threads 0 µs",
+      "metrics on main thread 20 µs user + 0 µs system, helper threads 0 µs, the metrics thread 0 µs",
     );
   });
 });
@@ -564,15 +566,16 @@ describe("against a real API", () => {
       for (const role of ROLES) expect([role, typeof r.cpuUs?.[role]]).toEqual([role, "number"]);
     }
     expect(m.cpu).not.toBeNull();
-    // and split by thread: the main thread's and the others' time add up to the CPU per request
+    // and split by thread: the main thread's, the helpers' and the metrics thread's time add up
+    // to the CPU per request; only the metrics instance has a metrics thread
     for (const r of m.perRound) {
       for (const role of ROLES) {
         const split = r.split![role];
         expect(split.mainUserUs).toBeGreaterThan(0);
-        expect(split.mainUserUs + split.mainSystemUs + split.helperUs).toBeCloseTo(
-          r.cpuUs![role],
-          0,
-        );
+        expect(
+          split.mainUserUs + split.mainSystemUs + split.helperUs + split.metricsThreadUs,
+        ).toBeCloseTo(r.cpuUs![role], 0);
+        if (role !== "metrics") expect(split.metricsThreadUs).toBe(0);
       }
     }
     expect(m.split?.medians.metrics.mainUserUs).toBeGreaterThan(0);
