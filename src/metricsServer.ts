@@ -227,10 +227,13 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       if (closed) return;
       closed = true;
       const { worker, channel } = current;
-      try {
-        await channel.request("close", {}, CLOSE_TIMEOUT_MS);
-      } catch (error) {
-        log.warn("the metrics thread did not close cleanly", { component: "metrics", error });
+      // a thread that stopped (and is not back yet) has nothing left to close
+      if (!channel.closed) {
+        try {
+          await channel.request("close", {}, CLOSE_TIMEOUT_MS);
+        } catch (error) {
+          log.warn("the metrics thread did not close cleanly", { component: "metrics", error });
+        }
       }
       await worker.terminate();
       for (const u of unwatch) u();

@@ -67,6 +67,8 @@ export class Channel<Asks extends Protocol, Answers extends Protocol, Event = ne
   >();
   readonly #listener: (value: unknown) => void;
   #next = 1;
+  /** Why the channel closed (the other side is gone): later requests fail at once with it. */
+  #closedWith: Error | null = null;
 
   constructor(port: Port, handlers: Handlers<Answers>, onEvent: (event: Event) => void = () => {}) {
     this.#port = port;
@@ -107,6 +109,7 @@ export class Channel<Asks extends Protocol, Answers extends Protocol, Event = ne
     body: Asks[K]["request"],
     timeoutMs: number,
   ): Promise<Asks[K]["answer"]> {
+    if (this.#closedWith) return Promise.reject(this.#closedWith);
     const id = this.#next++;
     return new Promise<Asks[K]["answer"]>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -132,8 +135,14 @@ export class Channel<Asks extends Protocol, Answers extends Protocol, Event = ne
     this.#port.postMessage({ type: "event", event });
   }
 
+  /** Whether the other side is gone. */
+  get closed(): boolean {
+    return this.#closedWith !== null;
+  }
+
   /** Fails every request still waiting (the other side is gone) and stops listening. */
   close(reason: Error): void {
+    this.#closedWith ??= reason;
     this.#port.off("message", this.#listener);
     for (const waiter of this.#waiting.values()) waiter.reject(reason);
     this.#waiting.clear();

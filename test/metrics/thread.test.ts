@@ -208,6 +208,27 @@ describe("the metrics thread", () => {
     }
   });
 
+  it("closes at once while a stopped thread is not back yet", async () => {
+    const other = await startMetricsServer({
+      host: "127.0.0.1",
+      port: 0,
+      ownerUrl: db.ownerUrl,
+      heartbeatMs: 1000,
+      log,
+      worker: null,
+      database: null,
+    });
+    const stopped = log.next(/the metrics thread stopped; starting it again/);
+    await other.thread.terminate();
+    await stopped;
+    const linesBefore = log.lines.length;
+    await other.close(); // before the restart's delay is over: nothing to ask the dead thread
+    const after = log.lines.slice(linesBefore).join("\n");
+    expect(after).not.toContain("did not close cleanly");
+    expect(after).not.toContain("is back");
+    await expect(fetch(`${other.url}/healthz`)).rejects.toThrow();
+  });
+
   it("closes its connections when the endpoint closes, and a second close is harmless", async () => {
     const other = await startMetricsServer({
       host: "127.0.0.1",
