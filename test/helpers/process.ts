@@ -2,7 +2,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 
 import { PROJECT_ROOT } from "../../src/paths.ts";
 
@@ -69,16 +68,8 @@ export function startProcess(
   };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
+/** One way to choose a port, for the benchmarks and the tests alike. */
+export { freePort } from "../../bench/harness/processes.ts";
 
 /** Sends `signal` to every process in the group `pgid` (a `detached` child's pid). */
 export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
