@@ -3,7 +3,6 @@
  * on a free port, or the server at TEST_DATABASE_URL (a superuser URL) — and migrates a
  * template database once. Each test file then copies the template (test/helpers/database.ts).
  */
-import { createServer } from "node:net";
 import path from "node:path";
 
 import pg from "pg";
@@ -13,23 +12,13 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from "../src/db/embedded
 import { migrateDatabase } from "../src/db/migrate.ts";
 import { ensureStatementsExtension } from "../src/db/statements.ts";
 import { withUrlParts } from "../src/db/urls.ts";
+import { freePort } from "../src/freePort.ts";
 import { PROJECT_ROOT } from "../src/paths.ts";
 import { publishTestCluster, type TestCluster } from "./helpers/env.ts";
 import { testLogger } from "./helpers/log.ts";
 
 declare global {
   var __MKING_TEST_TEARDOWN__: (() => Promise<void>) | undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 export default async function globalSetup(): Promise<void> {

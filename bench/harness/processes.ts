@@ -6,10 +6,10 @@
  * (SIGKILL after a grace period) and never outlives the benchmark.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync, readSync, watch } from "node:fs";
-import { createServer } from "node:net";
+import { closeSync, openSync, readSync, watch } from "node:fs";
 import path from "node:path";
 
+import { freePort } from "../../src/freePort.ts";
 import { PROJECT_ROOT } from "../../src/paths.ts";
 
 export interface Child {
@@ -28,54 +28,7 @@ export async function stopAllChildren(): Promise<void> {
   await Promise.all([...running].map((c) => c.stop()));
 }
 
-/** The first port the kernel hands out for outgoing connections and `listen(0)` (Linux). */
-function ephemeralLow(): number {
-  try {
-    const low = Number(
-      readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(/\s+/)[0],
-    );
-    return Number.isInteger(low) && low > 0 ? low : 32768;
-  } catch {
-    return 32768;
-  }
-}
-
-/** Binds `port` (0: any) on loopback and lets it go; resolves with it, or null if taken. */
-function tryPort(port: number): Promise<number | null> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", (error: NodeJS.ErrnoException) =>
-      error.code === "EADDRINUSE" || error.code === "EACCES" ? resolve(null) : reject(error),
-    );
-    server.listen(port, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : null));
-    });
-  });
-}
-
-/** Below the ephemeral range, ports nobody asked for stay free until someone binds them. */
-const FIRST_CHOSEN_PORT = 10_000;
-
-/**
- * A free port for a server about to start, chosen below the kernel's ephemeral range: a port
- * from `listen(0)` lies in that range, where every outgoing connection (a pg client, a fetch)
- * and every other `listen(0)` may take it in the moment between this check and the server's
- * own bind, which failed a test run now and then with EADDRINUSE.
- */
-export async function freePort(): Promise<number> {
-  const low = ephemeralLow();
-  if (low - FIRST_CHOSEN_PORT >= 1_000) {
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const port = FIRST_CHOSEN_PORT + Math.floor(Math.random() * (low - FIRST_CHOSEN_PORT));
-      const free = await tryPort(port);
-      if (free !== null) return free;
-    }
-  }
-  const any = await tryPort(0);
-  if (any === null) throw new Error("no free port on 127.0.0.1");
-  return any;
-}
+export { freePort };
 
 function exited(child: ChildProcess, ms: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);

@@ -11,7 +11,6 @@
  * The scratch folder is deleted afterwards. The result is written to the backup's folder
  * (`verify.json`) and returned; the time to recover is the RTO measured on this machine.
  */
-import { createServer } from "node:net";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 
@@ -19,6 +18,7 @@ import pg from "pg";
 
 import { latestAppliedMigrationHash, latestCommittedMigrationHash } from "../db/migrate.ts";
 import { withUrlParts } from "../db/urls.ts";
+import { freePort } from "../freePort.ts";
 import type { Logger } from "../log.ts";
 import { backupFoldersFor } from "./archive.ts";
 import { restoreCluster } from "./restore.ts";
@@ -36,17 +36,6 @@ export interface VerifyReport {
   /** Rows whose counters differ from the rows, with their recount job queued. */
   countersPending: number;
   verifiedAt: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 /** The checks, on a restored database (as a superuser). */

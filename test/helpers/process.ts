@@ -69,7 +69,7 @@ export function startProcess(
 }
 
 /** One way to choose a port, for the benchmarks and the tests alike. */
-export { freePort } from "../../bench/harness/processes.ts";
+export { freePort } from "../../src/freePort.ts";
 
 /** Sends `signal` to every process in the group `pgid` (a `detached` child's pid). */
 export function signalGroup(pgid: number, signal: NodeJS.Signals): void {

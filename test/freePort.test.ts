@@ -1,5 +1,5 @@
 /**
- * freePort (bench/harness/processes.ts, also test/helpers/process.ts): a port a server can bind
+ * freePort (src/freePort.ts; the benchmarks' and the tests' helpers re-export it): a port a server can bind
  * next, chosen below the kernel's ephemeral range, where no outgoing connection or `listen(0)`
  * can take it first.
  */
@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
-import { freePort } from "../helpers/process.ts";
+import { freePort } from "./helpers/process.ts";
 
 const ephemeralLow = Number(
   readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(/\s+/)[0],
