@@ -1,15 +1,15 @@
 /**
- * Worker metrics (prom-client; names: src/metrics/registry.ts): the job queue's depth by task and
+ * Worker metrics (names: src/metrics/registry.ts): the job queue's depth by task and
  * state (read from graphile_worker.jobs, so any process can report it), the worker pools alive,
  * and what the worker in this process has done since it started (jobs completed, failed
  * attempts, jobs given up, time spent).
  */
 import type { WorkerEvents } from "graphile-worker";
 import type pg from "pg";
-import { Counter, Gauge } from "prom-client";
+import { Gauge } from "prom-client";
 
 import type { Logger } from "./log.ts";
-import type { ProcessMetrics } from "./metrics/registry.ts";
+import type { MetricsRegistry, ProcessMetrics } from "./metrics/registry.ts";
 
 /** Heartbeats a worker pool may miss before it counts as gone (src/worker.ts). */
 export const MISSED_BEATS = 3;
@@ -110,7 +110,7 @@ export async function readQueue(pool: pg.Pool): Promise<QueueSnapshot> {
  * The queue's metrics (any process can report them: they are read from the database at each
  * scrape, once for the three gauges). A failed read leaves them empty and logs a warning.
  */
-export function registerQueueMetrics(metrics: ProcessMetrics, pool: pg.Pool, log: Logger): void {
+export function registerQueueMetrics(metrics: MetricsRegistry, pool: pg.Pool, log: Logger): void {
   let pending: Promise<QueueSnapshot | null> | null = null;
   const snapshot = (): Promise<QueueSnapshot | null> =>
     (pending ??= readQueue(pool)
@@ -153,17 +153,15 @@ export function registerQueueMetrics(metrics: ProcessMetrics, pool: pg.Pool, log
   });
 }
 
-/** What the worker running in this process has done since it started. */
+/** What the worker running in this process has done since it started (read at each scrape). */
 export function registerWorkerCounters(metrics: ProcessMetrics, counters: JobCounters): void {
   const counter = (name: string, help: string, pick: (t: TaskTotals) => number): void => {
-    new Counter({
+    metrics.counter({
       name,
       help,
-      labelNames: ["task"] as const,
-      registers: [metrics.registry],
-      collect() {
-        this.reset();
-        for (const [task, totals] of counters.snapshot()) this.inc({ task }, pick(totals));
+      labelNames: ["task"],
+      collect(family) {
+        for (const [task, totals] of counters.snapshot()) family.series([task]).set(pick(totals));
       },
     });
   };

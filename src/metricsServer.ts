@@ -7,19 +7,21 @@
  * the internet.
  *
  * The endpoint runs on a thread of its own (src/metrics/thread.ts: the HTTP server, the job
- * queue's gauges, the database collector, their pg pools); this side keeps the registry the
- * request path records into, renders it when the thread asks, and starts the thread again if it
- * ever stops.
+ * queue's gauges, the database collector, their pg pools, and the render); this side keeps the
+ * registry the request path records into (in shared memory the thread reads:
+ * src/metrics/shared.ts), tells the thread of its new series, sets the few values read at a
+ * scrape when the thread asks, and starts the thread again if it ever stops.
  */
 import { Worker } from "node:worker_threads";
 
 import type { Logger } from "./log.ts";
 import { registerWorkerCounters, type JobCounters } from "./metrics.ts";
 import { ProcessMetrics, type PoolCounts } from "./metrics/registry.ts";
-import type { ThreadSettings } from "./metrics/thread.ts";
+import type { ThreadData, ThreadSettings } from "./metrics/thread.ts";
 import {
   Channel,
   type Handlers,
+  type MainEvent,
   type MainProtocol,
   type ThreadEvent,
   type ThreadProtocol,
@@ -67,7 +69,7 @@ const CLOSE_TIMEOUT_MS = 10_000;
 /** The wait before a stopped metrics thread is started again. */
 const RESTART_DELAY_MS = 1_000;
 
-type ThreadChannel = Channel<ThreadProtocol, MainProtocol, ThreadEvent>;
+type ThreadChannel = Channel<ThreadProtocol, MainProtocol, ThreadEvent, MainEvent>;
 
 interface RunningThread {
   worker: Worker;
@@ -87,11 +89,13 @@ class ThreadStartError extends Error {
 /** Starts the thread; resolves once its server listens, rejects if it cannot. */
 async function startThread(
   settings: ThreadSettings,
+  metrics: ProcessMetrics,
   handlers: Handlers<MainProtocol>,
   log: Logger,
 ): Promise<RunningThread> {
+  const data: ThreadData = { settings, shared: metrics.snapshot() };
   const worker = new Worker(new URL("./metrics/thread.ts", import.meta.url), {
-    workerData: settings,
+    workerData: data,
     name: "metrics",
   });
   const started = Promise.withResolvers<number>();
@@ -100,6 +104,11 @@ async function startThread(
     else if (event.kind === "listening") started.resolve(event.port);
     else started.reject(new ThreadStartError(`metrics endpoint: ${event.message}`, event.code));
   });
+  // in the same turn as the snapshot: the thread misses no family or series
+  const unsubscribe = metrics.subscribe((announcement) =>
+    channel.emit({ kind: "shared", announcement }),
+  );
+  worker.once("exit", unsubscribe);
   // an exception the thread did not catch: logged here (unhandled, it would end the process);
   // the thread then exits, and is started again (below)
   worker.on("error", (error) =>
@@ -143,9 +152,10 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   };
   const lastBackupAt = options.database?.lastBackupAt;
   const handlers: Handlers<MainProtocol> = {
-    render: ({ pools }) => {
+    refresh: ({ pools }) => {
       reportPools(pools);
-      return metrics.render();
+      metrics.collect();
+      return null;
     },
     heartbeat: () => options.worker?.lastHeartbeatAt() ?? null,
     lastBackupAt: async () => (lastBackupAt ? ((await lastBackupAt())?.getTime() ?? null) : null),
@@ -167,7 +177,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
           },
   };
 
-  let current = await startThread(settings, handlers, log);
+  let current = await startThread(settings, metrics, handlers, log);
   let closed = false;
   // A thread that stops on its own (a crash) is started again on the port it had.
   const watch = (thread: RunningThread): void => {
@@ -181,7 +191,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       });
       const restart = (): void => {
         if (closed) return;
-        startThread({ ...settings, port: thread.port }, handlers, log).then(
+        startThread({ ...settings, port: thread.port }, metrics, handlers, log).then(
           (next) => {
             if (closed) {
               void next.channel

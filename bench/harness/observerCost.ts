@@ -31,7 +31,7 @@ import { observeRequests } from "../../src/http/requestObserver.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import { ApiMetrics } from "../../src/metrics/api.ts";
 import { startDatabaseCollector } from "../../src/metrics/database.ts";
-import { ProcessMetrics } from "../../src/metrics/registry.ts";
+import { ProcessMetrics, ThreadMetrics } from "../../src/metrics/registry.ts";
 import { MetricsPlugin } from "../../plugins/metrics.ts";
 import { procStat } from "./procStat.ts";
 import { median, round } from "./stats.ts";
@@ -263,7 +263,7 @@ export async function measureDatabaseCollection(o: {
     json: true,
     write: (_level, line) => void warnings.push(line),
   });
-  const collector = startDatabaseCollector(new ProcessMetrics(), {
+  const collector = startDatabaseCollector(new ThreadMetrics(), {
     ownerUrl: o.ownerUrl,
     log,
     intervalMs: 3_600_000, // only the collections timed here

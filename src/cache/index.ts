@@ -5,7 +5,6 @@
  * off, nothing is cached and the plugin is not installed.
  */
 import pg from "pg";
-import { Counter } from "prom-client";
 
 import type { CachedReads } from "../../plugins/cache.ts";
 import type { Config } from "../config.ts";
@@ -25,15 +24,14 @@ export interface ReadCacheService {
 
 /** mking_cache_requests_total{kind,result}: result hit|miss. */
 function cacheCounters(metrics: ProcessMetrics): CacheObserver {
-  const counter = new Counter({
+  const counter = metrics.counter({
     name: "mking_cache_requests_total",
     help: "Reads of the read cache, by kind of key and hit or miss.",
-    labelNames: ["kind", "result"] as const,
-    registers: [metrics.registry],
+    labelNames: ["kind", "result"],
   });
   return {
-    hit: (kind) => counter.inc({ kind, result: "hit" }),
-    miss: (kind) => counter.inc({ kind, result: "miss" }),
+    hit: (kind) => counter.series([kind, "hit"]).inc(),
+    miss: (kind) => counter.series([kind, "miss"]).inc(),
   };
 }
 

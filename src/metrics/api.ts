@@ -4,11 +4,9 @@
  * One object per API server, passed to whoever observes (src/http/requestObserver.ts,
  * plugins/metrics.ts, src/realtime/sockets.ts, plugins/realtime.ts).
  */
-import { Counter, Gauge } from "prom-client";
-
 import { responseCode, type ErrorLike } from "../errors.ts";
 import type { ProcessMetrics } from "./registry.ts";
-import { RequestHistogram } from "./requestHistogram.ts";
+import type { CounterFamily, HistogramFamily, Series } from "./shared.ts";
 
 export type OperationType = "query" | "mutation" | "subscription";
 
@@ -71,87 +69,66 @@ export const MAX_OPERATION_NAMES = 300;
 
 export class ApiMetrics {
   readonly #names = new Set<string>();
-  readonly #duration: RequestHistogram<"operation_name" | "operation_type">;
-  /** Responses by `type \0 code` since the last scrape (added to the counter when scraped). */
-  readonly #responseCounts = new Map<string, number>();
-  readonly #refused: Counter<"guard">;
-  #inFlight = 0;
-  readonly websockets: Gauge;
-  readonly subscriptions: Gauge;
-  readonly #delivered: Counter<"subscription">;
-  readonly #dropped: Counter<"reason">;
+  readonly #duration: HistogramFamily;
+  readonly #responses: CounterFamily;
+  readonly #refused: CounterFamily;
+  readonly #inFlight: Series;
+  readonly websockets: Series;
+  readonly subscriptions: Series;
+  readonly #delivered: CounterFamily;
+  readonly #dropped: CounterFamily;
   #listening: () => boolean = () => false;
 
   constructor(metrics: ProcessMetrics) {
-    const registers = [metrics.registry];
-    // on the path of every request: recorded without prom-client's per-call label handling
-    this.#duration = new RequestHistogram({
+    this.#duration = metrics.histogram({
       name: "mking_graphql_request_duration_seconds",
       help: "GraphQL operations by name and type: time from the request's arrival to the response (subscriptions: until they are live).",
-      labelNames: ["operation_name", "operation_type"] as const,
+      labelNames: ["operation_name", "operation_type"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
     });
-    const responseCounts = this.#responseCounts;
-    new Counter({
+    this.#responses = metrics.counter({
       name: "mking_graphql_responses_total",
       help: 'GraphQL responses by operation type and code ("OK" or the first error\'s extensions.code).',
-      labelNames: ["operation_type", "code"] as const,
-      registers,
-      collect() {
-        for (const [key, n] of responseCounts) {
-          const [operation_type = "", code = ""] = key.split("\u0000");
-          this.inc({ operation_type, code }, n);
-        }
-        responseCounts.clear();
-      },
+      labelNames: ["operation_type", "code"],
     });
-    const inFlight = (): number => this.#inFlight;
-    new Gauge({
-      name: "mking_http_requests_in_flight",
-      help: "HTTP requests to /graphql being served now.",
-      registers,
-      collect() {
-        this.set(inFlight());
-      },
-    });
-    this.#refused = new Counter({
+    this.#inFlight = metrics
+      .gauge({
+        name: "mking_http_requests_in_flight",
+        help: "HTTP requests to /graphql being served now.",
+      })
+      .series([]);
+    this.#refused = metrics.counter({
       name: "mking_requests_refused_total",
       help: "Requests refused by a guard (depth, cost, page size, document shape, body size, rate limit, transport, origin, untrusted document).",
-      labelNames: ["guard"] as const,
-      registers,
+      labelNames: ["guard"],
     });
-    for (const guard of GUARDS) this.#refused.inc({ guard }, 0);
-    this.websockets = new Gauge({
-      name: "mking_websocket_connections",
-      help: "Open websocket connections.",
-      registers,
-    });
-    this.subscriptions = new Gauge({
-      name: "mking_subscriptions_running",
-      help: "GraphQL subscriptions running over websockets.",
-      registers,
-    });
-    this.#delivered = new Counter({
+    for (const guard of GUARDS) this.#refused.series([guard]);
+    this.websockets = metrics
+      .gauge({ name: "mking_websocket_connections", help: "Open websocket connections." })
+      .series([]);
+    this.subscriptions = metrics
+      .gauge({
+        name: "mking_subscriptions_running",
+        help: "GraphQL subscriptions running over websockets.",
+      })
+      .series([]);
+    this.#delivered = metrics.counter({
       name: "mking_realtime_events_delivered_total",
       help: "Subscription events sent to clients, by subscription field.",
-      labelNames: ["subscription"] as const,
-      registers,
+      labelNames: ["subscription"],
     });
-    this.#dropped = new Counter({
+    this.#dropped = metrics.counter({
       name: "mking_realtime_events_dropped_total",
       help: "Realtime events dropped, by reason (slow_client: the subscription fell too far behind and was ended).",
-      labelNames: ["reason"] as const,
-      registers,
+      labelNames: ["reason"],
     });
-    this.#dropped.inc({ reason: "slow_client" }, 0);
+    this.#dropped.series(["slow_client"]);
     const listening = (): boolean => this.#listening();
-    new Gauge({
+    metrics.gauge({
       name: "mking_realtime_listen_connected",
       help: "1 while this instance's LISTEN connection is up (held only while a subscription listens).",
-      registers,
-      collect() {
-        this.set(listening() ? 1 : 0);
+      collect(family) {
+        family.series([]).set(listening() ? 1 : 0);
       },
     });
   }
@@ -163,23 +140,22 @@ export class ApiMetrics {
     seconds: number,
     errors: readonly ErrorLike[] | undefined | null,
   ): void {
-    if (type !== null) this.#duration.observe([this.#nameLabel(name), type], seconds);
-    const key = `${type ?? "unknown"}\u0000${responseCode(errors)}`;
-    this.#responseCounts.set(key, (this.#responseCounts.get(key) ?? 0) + 1);
+    if (type !== null) this.#duration.series([this.#nameLabel(name), type]).observe(seconds);
+    this.#responses.series([type ?? "unknown", responseCode(errors)]).inc();
     if (errors && errors.length > 0) {
       const guard = guardOf(errors);
-      if (guard) this.#refused.inc({ guard });
+      if (guard) this.#refused.series([guard]).inc();
     }
   }
 
   /** An HTTP request to /graphql arrived. */
   requestStarted(): void {
-    this.#inFlight += 1;
+    this.#inFlight.inc();
   }
 
   /** It was answered (or its connection closed). */
   requestEnded(): void {
-    this.#inFlight -= 1;
+    this.#inFlight.dec();
   }
 
   #nameLabel(name: string | null): string {
@@ -191,15 +167,15 @@ export class ApiMetrics {
   }
 
   refused(guard: Guard): void {
-    this.#refused.inc({ guard });
+    this.#refused.series([guard]).inc();
   }
 
   delivered(subscription: string): void {
-    this.#delivered.inc({ subscription });
+    this.#delivered.series([subscription]).inc();
   }
 
   dropped(reason: "slow_client", events = 1): void {
-    this.#dropped.inc({ reason }, events);
+    this.#dropped.series([reason]).inc(events);
   }
 
   /** Where to read the LISTEN connection's state from. */

@@ -15,7 +15,7 @@ import { Gauge } from "prom-client";
 
 import { replicationStatus } from "../db/replication.ts";
 import type { Logger } from "../log.ts";
-import type { ProcessMetrics } from "./registry.ts";
+import type { MetricsRegistry } from "./registry.ts";
 
 /** The tables that change most, whose vacuum health is worth watching. */
 export const HOT_TABLES = [
@@ -131,7 +131,7 @@ export function metricsIdleTimeoutMs(intervalMs: number): number {
 }
 
 export function startDatabaseCollector(
-  metrics: ProcessMetrics,
+  metrics: MetricsRegistry,
   options: DatabaseCollectorOptions,
 ): DatabaseCollector {
   const log = options.log.child({ component: "metrics" });

@@ -1,10 +1,12 @@
 /**
- * One Prometheus registry per process (prom-client), served on METRICS_PORT by
- * src/metricsServer.ts. What registers on it: the API (src/metrics/api.ts), the worker's
- * counters (src/metrics.ts) and the pg pools of whoever runs in this process (below). The
- * metrics thread (src/metrics/thread.ts) has a registry of its own for what it reads from the
- * database, the job queue (src/metrics.ts) and the database's health (src/metrics/database.ts);
- * a scrape gets both in one exposition, and its pools are reported by this one.
+ * The metrics of a process, served on METRICS_PORT by src/metricsServer.ts. Two registries:
+ * - `ProcessMetrics`, the main thread's: the API (src/metrics/api.ts), the read cache and
+ *   replicas, the worker's counters (src/metrics.ts) and the pg pools of whoever runs in this
+ *   process (below), recorded into shared memory (src/metrics/shared.ts);
+ * - `ThreadMetrics`, the metrics thread's (src/metrics/thread.ts): a prom-client registry for
+ *   what it reads from the database, the job queue (src/metrics.ts) and the database's health
+ *   (src/metrics/database.ts). It renders the main thread's families too: a scrape gets both in
+ *   one exposition, and the thread's pools are reported by the main thread's pool gauge.
  *
  * The names and labels are agreed with the dashboards, alert rules and `npm run status`
  * (issues #11/#12); change one only by adding the new name next to the old:
@@ -54,7 +56,9 @@
  * - mking_backup_last_success_timestamp_seconds   gauge (the newest base backup's finish time)
  * - mking_db_up   gauge (1 when the last collection succeeded)
  */
-import { Gauge, Registry } from "prom-client";
+import { Registry } from "prom-client";
+
+import { SharedRegistry } from "./shared.ts";
 
 export const POOL_STATES = ["total", "idle", "waiting"] as const;
 
@@ -65,33 +69,41 @@ export interface PoolCounts {
   readonly waitingCount: number;
 }
 
-export interface ProcessMetricsOptions {
-  /**
-   * Whether mking_pg_pool_connections is on this registry; default true. The metrics thread's
-   * registry leaves it out: the main thread's reports the thread's pools (src/metricsServer.ts).
-   */
-  poolGauge?: boolean;
+/** Pools reported by name (a name is watched until its watcher lets go). */
+class PoolWatch {
+  readonly pools = new Map<string, PoolCounts>();
+
+  watch(name: string, pool: PoolCounts): () => void {
+    this.pools.set(name, pool);
+    return () => {
+      if (this.pools.get(name) === pool) this.pools.delete(name);
+    };
+  }
 }
 
-/** The registry of this process (or of its metrics thread), and the pg pools it reports. */
-export class ProcessMetrics {
-  readonly registry = new Registry();
-  readonly #pools = new Map<string, PoolCounts>();
+/** Where the database collector (src/metrics/database.ts) registers and reports its pool. */
+export interface MetricsRegistry {
+  readonly registry: Registry;
+  watchPool(name: string, pool: PoolCounts): () => void;
+}
 
-  constructor(options: ProcessMetricsOptions = {}) {
-    if (options.poolGauge === false) return;
-    const pools = this.#pools;
-    new Gauge({
+/** The main thread's metrics: shared with the metrics thread, which renders them. */
+export class ProcessMetrics extends SharedRegistry {
+  readonly #pools = new PoolWatch();
+
+  constructor() {
+    super();
+    const pools = this.#pools.pools;
+    this.gauge({
       name: "mking_pg_pool_connections",
       help: "Connections of this process's pg pools: total, idle, and clients waiting for one.",
-      labelNames: ["pool", "state"] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
+      labelNames: ["pool", "state"],
+      collect(family) {
+        family.clear();
         for (const [pool, p] of pools) {
-          this.set({ pool, state: "total" }, p.totalCount);
-          this.set({ pool, state: "idle" }, p.idleCount);
-          this.set({ pool, state: "waiting" }, p.waitingCount);
+          family.series([pool, "total"]).set(p.totalCount);
+          family.series([pool, "idle"]).set(p.idleCount);
+          family.series([pool, "waiting"]).set(p.waitingCount);
         }
       },
     });
@@ -99,16 +111,24 @@ export class ProcessMetrics {
 
   /** Reports `pool` as `name` until the returned function is called. */
   watchPool(name: string, pool: PoolCounts): () => void {
-    this.#pools.set(name, pool);
-    return () => {
-      if (this.#pools.get(name) === pool) this.#pools.delete(name);
-    };
+    return this.#pools.watch(name, pool);
+  }
+}
+
+/** The metrics thread's registry, and the pools it hands the main thread to report. */
+export class ThreadMetrics implements MetricsRegistry {
+  readonly registry = new Registry();
+  readonly #pools = new PoolWatch();
+
+  /** Reports `pool` as `name` (through the main thread's gauge) until the function is called. */
+  watchPool(name: string, pool: PoolCounts): () => void {
+    return this.#pools.watch(name, pool);
   }
 
   /** The watched pools' counts now, by name. */
   poolCounts(): Record<string, PoolCounts> {
     return Object.fromEntries(
-      [...this.#pools].map(([name, p]) => [
+      [...this.#pools.pools].map(([name, p]) => [
         name,
         { totalCount: p.totalCount, idleCount: p.idleCount, waitingCount: p.waitingCount },
       ]),

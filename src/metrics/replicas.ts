@@ -10,8 +10,6 @@
  * `replica` is host:port. The lag the primary reports for its standbys stays
  * mking_db_replication_lag_seconds{standby} (src/metrics/database.ts).
  */
-import { Counter, Gauge } from "prom-client";
-
 import type { ReadReplicas } from "../db/readReplicas.ts";
 import type { ReadTarget } from "../db/replicaRouting.ts";
 import type { ProcessMetrics } from "./registry.ts";
@@ -30,40 +28,36 @@ export interface ReplicaMetrics {
 }
 
 export function replicaMetrics(metrics: ProcessMetrics, replicas: ReadReplicas): ReplicaMetrics {
-  const registers = [metrics.registry];
-  new Gauge({
+  metrics.gauge({
     name: NAMES[0],
     help: "How far each read replica is behind the primary, as this API process measures it.",
-    labelNames: ["replica"] as const,
-    registers,
-    collect() {
-      this.reset();
+    labelNames: ["replica"],
+    collect(family) {
+      family.clear();
       for (const r of replicas.replicas) {
-        if (r.lagMs !== null) this.set({ replica: r.name }, r.lagMs / 1000);
+        if (r.lagMs !== null) family.series([r.name]).set(r.lagMs / 1000);
       }
     },
   });
-  new Gauge({
+  metrics.gauge({
     name: NAMES[1],
     help: "1 while the read replica serves reads, 0 while it is out (lag, unreachable, promoted).",
-    labelNames: ["replica"] as const,
-    registers,
-    collect() {
-      for (const r of replicas.replicas) this.set({ replica: r.name }, r.inRotation ? 1 : 0);
+    labelNames: ["replica"],
+    collect(family) {
+      for (const r of replicas.replicas) family.series([r.name]).set(r.inRotation ? 1 : 0);
     },
   });
-  const routed = new Counter({
+  const routed = metrics.counter({
     name: NAMES[2],
     help: "GraphQL query operations by the server that ran them: primary or replica.",
-    labelNames: ["target"] as const,
-    registers,
+    labelNames: ["target"],
   });
   const unwatch = replicas.replicas.map((r, i) => metrics.watchPool(`api_read_${i}`, r.pool));
   return {
-    routed: (target) => routed.inc({ target }),
+    routed: (target) => routed.series([target]).inc(),
     unregister() {
       for (const u of unwatch) u();
-      for (const name of NAMES) metrics.registry.removeSingleMetric(name);
+      for (const name of NAMES) metrics.remove(name);
     },
   };
 }

@@ -2,15 +2,17 @@
  * The metrics thread: everything the metrics endpoint does with sockets and the database runs
  * here, on a `worker_threads` thread of its own (started by src/metricsServer.ts): the HTTP
  * server on METRICS_PORT, the job queue's gauges, the database collector and
- * /debug/statements, with their own pg pools and registry. The main thread is asked for its own
- * registry's text at each scrape, for the worker's heartbeat at each health check and for the
- * last backup's time, by message (src/metrics/threadChannel.ts).
+ * /debug/statements, with their own pg pools and registry. The main thread's metrics are read
+ * from shared memory (src/metrics/shared.ts) and rendered here; the main thread is asked, by
+ * message (src/metrics/threadChannel.ts), to set the few values only it can read at each scrape,
+ * for the worker's heartbeat at each health check and for the last backup's time.
  *
  * Why a thread: code shared by the API's requests and a scrape (pg's client and pool, Node's HTTP
  * and stream internals) was optimised by V8 for the API's objects; a scrape handed it the metrics
  * pool's and the metrics server's, and V8 threw the optimised code away and compiled it again
  * for both: the metrics' whole cost at saturation (BENCHMARKS.md, "Costs"). A thread is an
- * isolate of its own, which shares no type feedback with the request path.
+ * isolate of its own, which shares no type feedback with the request path. And the render itself
+ * (prom-client's) runs here: on the main thread it still cost ~2 % CPU per request at saturation.
  */
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
@@ -28,10 +30,12 @@ import {
 import type { LogFields, Logger } from "../log.ts";
 import { MISSED_BEATS, registerQueueMetrics } from "../metrics.ts";
 import { metricsIdleTimeoutMs, startDatabaseCollector } from "./database.ts";
-import { ProcessMetrics } from "./registry.ts";
+import { ThreadMetrics } from "./registry.ts";
+import { SharedView, type Announcement } from "./shared.ts";
 import {
   Channel,
   RequestTimeoutError,
+  type MainEvent,
   type MainProtocol,
   type ThreadEvent,
   type ThreadProtocol,
@@ -56,6 +60,13 @@ export interface ThreadSettings {
   } | null;
 }
 
+/** What the thread is started with. */
+export interface ThreadData {
+  settings: ThreadSettings;
+  /** The main thread's shared metrics so far (then each new one by message). */
+  shared: Announcement[];
+}
+
 /** A logger whose lines the main thread writes (errors as their message, as src/log.ts does). */
 function forwardingLogger(emit: (event: ThreadEvent) => void, bound: LogFields): Logger {
   const line =
@@ -76,16 +87,22 @@ function forwardingLogger(emit: (event: ThreadEvent) => void, bound: LogFields):
   };
 }
 
-async function run(port: NonNullable<typeof parentPort>, settings: ThreadSettings): Promise<void> {
-  const metrics = new ProcessMetrics({ poolGauge: false });
+async function run(port: NonNullable<typeof parentPort>, data: ThreadData): Promise<void> {
+  const { settings } = data;
+  const metrics = new ThreadMetrics();
+  const shared = new SharedView(metrics.registry, data.shared);
   let closing: Promise<null> | null = null;
-  const main: Channel<MainProtocol, ThreadProtocol, ThreadEvent> = new Channel(port, {
-    collect: async () => {
-      await database?.collect();
-      return null;
+  const main: Channel<MainProtocol, ThreadProtocol, MainEvent, ThreadEvent> = new Channel(
+    port,
+    {
+      collect: async () => {
+        await database?.collect();
+        return null;
+      },
+      close: () => (closing ??= close()),
     },
-    close: () => (closing ??= close()),
-  });
+    (event) => shared.apply(event.announcement),
+  );
   const emit = (event: ThreadEvent): void => main.emit(event);
   const log = forwardingLogger(emit, { component: "metrics" });
   routeConsoleTo(forwardingLogger(emit, { component: "console" }));
@@ -127,11 +144,10 @@ async function run(port: NonNullable<typeof parentPort>, settings: ThreadSetting
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname === "/metrics") {
       (async () => {
-        // the thread's own first: its collection may take a pool's connection
-        const own = await metrics.render();
         const pools = metrics.poolCounts();
-        const processText = await main.request("render", { pools }, settings.mainThreadTimeoutMs);
-        return processText + own;
+        // the announcements sent before the answer have been applied when it arrives
+        await main.request("refresh", { pools }, settings.mainThreadTimeoutMs);
+        return metrics.render();
       })().then(
         (text) => reply(200, metrics.contentType, text),
         (error: unknown) => {
@@ -228,4 +244,4 @@ async function run(port: NonNullable<typeof parentPort>, settings: ThreadSetting
 }
 
 if (!parentPort) throw new Error("src/metrics/thread.ts runs as a worker thread");
-await run(parentPort, workerData as ThreadSettings);
+await run(parentPort, workerData as ThreadData);

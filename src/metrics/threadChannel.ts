@@ -7,11 +7,15 @@
 import type { LogLevel } from "../config.ts";
 import type { LogFields } from "../log.ts";
 import type { PoolCounts } from "./registry.ts";
+import type { Announcement } from "./shared.ts";
 
 /** What the metrics thread asks of the main thread, by kind, and the answer's type. */
 export type MainProtocol = {
-  /** This process's registry as Prometheus text; `pools`: the thread's pools, to report. */
-  render: { request: { pools: Record<string, PoolCounts> }; answer: string };
+  /**
+   * A scrape: set the values only the main thread can read (the shared families' `collect`);
+   * `pools`: the thread's pools, to report. The values themselves are in shared memory.
+   */
+  refresh: { request: { pools: Record<string, PoolCounts> }; answer: null };
   /** The worker's last heartbeat (ms since the epoch; null: none yet, or no worker here). */
   heartbeat: { request: Record<string, never>; answer: number | null };
   /** The newest base backup's finish time (ms since the epoch), if known. */
@@ -25,6 +29,9 @@ export type ThreadProtocol = {
   /** Stop serving and close the thread's connections. */
   close: { request: Record<string, never>; answer: null };
 };
+
+/** What the main thread tells the metrics thread, unasked: its shared metrics' new families and series. */
+export type MainEvent = { kind: "shared"; announcement: Announcement };
 
 /** What the metrics thread tells the main thread, unasked. */
 export type ThreadEvent =
@@ -58,8 +65,16 @@ export class RequestTimeoutError extends Error {
   }
 }
 
-/** One side's end: `Asks` is the protocol it asks by, `Answers` the one it answers. */
-export class Channel<Asks extends Protocol, Answers extends Protocol, Event = never> {
+/**
+ * One side's end: `Asks` is the protocol it asks by, `Answers` the one it answers; it hears
+ * `InEvent`s and tells `OutEvent`s.
+ */
+export class Channel<
+  Asks extends Protocol,
+  Answers extends Protocol,
+  InEvent = never,
+  OutEvent = never,
+> {
   readonly #port: Port;
   readonly #waiting = new Map<
     number,
@@ -70,11 +85,15 @@ export class Channel<Asks extends Protocol, Answers extends Protocol, Event = ne
   /** Why the channel closed (the other side is gone): later requests fail at once with it. */
   #closedWith: Error | null = null;
 
-  constructor(port: Port, handlers: Handlers<Answers>, onEvent: (event: Event) => void = () => {}) {
+  constructor(
+    port: Port,
+    handlers: Handlers<Answers>,
+    onEvent: (event: InEvent) => void = () => {},
+  ) {
     this.#port = port;
     this.#listener = (value) => {
       const message = value as Envelope;
-      if (message.type === "event") return onEvent(message.event as Event);
+      if (message.type === "event") return onEvent(message.event as InEvent);
       if (message.type === "answer") {
         const waiter = this.#waiting.get(message.id);
         this.#waiting.delete(message.id);
@@ -131,7 +150,7 @@ export class Channel<Asks extends Protocol, Answers extends Protocol, Event = ne
   }
 
   /** Tells the other side something that needs no answer. */
-  emit(event: Event): void {
+  emit(event: OutEvent): void {
     this.#port.postMessage({ type: "event", event });
   }
 

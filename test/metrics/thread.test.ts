@@ -1,13 +1,13 @@
 /**
  * The metrics endpoint runs on a thread of its own (src/metrics/thread.ts): one exposition from
- * two registries, a thread that stops started again on its port, a main thread that does not
+ * two registries (the main thread's read from shared memory, its series added while the thread
+ * runs included), a thread that stops started again on its port, a main thread that does not
  * answer seen by /healthz and /metrics, its connections closed with it. (Its log lines reach
  * the process's logger: test/metrics/database.test.ts waits for the thread's warnings there.)
  */
 import { EventEmitter } from "node:events";
 
 import type { WorkerEvents } from "graphile-worker";
-import { Gauge } from "prom-client";
 
 import { JobCounters } from "../../src/metrics.ts";
 import { ProcessMetrics } from "../../src/metrics/registry.ts";
@@ -75,16 +75,30 @@ describe("the metrics thread", () => {
   });
 
   it("serves the main thread's registry and its own in one exposition, each family once", async () => {
-    const requests = new Gauge({
-      name: "test_main_thread_value",
-      help: "A value only the main thread's registry has.",
-      registers: [metrics.registry],
-    });
-    requests.set(42);
+    metrics
+      .gauge({
+        name: "test_main_thread_value",
+        help: "A value only the main thread's registry has.",
+      })
+      .series([])
+      .set(42);
     server = await start(log, { metrics, database: { intervalMs: 60_000 } });
     await server.database!.collect();
+    // a family and series the main thread adds after the thread started
+    const later = metrics.counter({
+      name: "test_later_total",
+      help: "Defined while the thread runs.",
+      labelNames: ["kind"],
+    });
+    later.series(["a"]).inc(2);
     const s = await scrape(server.url); // throws on a family or sample given twice
     expect(s.value("test_main_thread_value")).toBe(42);
+    expect(s.value("test_later_total", { kind: "a" })).toBe(2);
+    later.series(["b"]).inc();
+    later.series(["a"]).inc();
+    const again = await scrape(server.url);
+    expect(again.value("test_later_total", { kind: "a" })).toBe(3);
+    expect(again.value("test_later_total", { kind: "b" })).toBe(1);
     // the thread's: the database and the job queue, read on its own connections
     expect(s.value("mking_db_up")).toBe(1);
     expect(s.text).toContain("# TYPE mking_jobs gauge");
@@ -104,6 +118,7 @@ describe("the metrics thread", () => {
     expect(server.thread).not.toBe(first);
     const s = await scrape(server.url);
     expect(s.value("test_main_thread_value")).toBe(42);
+    expect(s.value("test_later_total", { kind: "a" })).toBe(3); // from the snapshot it starts with
     expect(s.value("mking_db_up")).toBe(1);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
@@ -150,15 +165,14 @@ describe("the metrics thread", () => {
     }
   });
 
-  it("answers a scrape with 503 while the main thread does not render", async () => {
+  it("answers a scrape with 503 while the main thread does not answer", async () => {
     const slow = new ProcessMetrics();
-    new Gauge({
+    slow.gauge({
       name: "test_slow_value",
       help: "Takes the main thread a second to collect.",
-      registers: [slow.registry],
-      collect() {
+      collect(family) {
         busy(1_000);
-        this.set(1);
+        family.series([]).set(1);
       },
     });
     const stuck = await start(log, { metrics: slow });
