@@ -254,6 +254,8 @@ export class SharedRegistry implements Allocator {
     }
     const at = this.#used;
     this.#used += size;
+    // a family removed while someone still holds it: its new series are written, never read
+    if (this.#families.get(family.name) !== family) return { values: this.#page, at };
     const series: SeriesSpec = {
       family: family.name,
       labels: [...labels],

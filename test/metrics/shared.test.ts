@@ -159,12 +159,11 @@ test("a reader started from a snapshot sees what one subscribed from the start s
 test("a removed family leaves every reader, and its name can be defined again", async () => {
   const shared = new SharedRegistry();
   const early = subscribed(shared);
-  shared
-    .gauge({ name: "lag", help: "lag", labelNames: ["replica"] })
-    .series(["a"])
-    .set(1);
+  const removed = shared.gauge({ name: "lag", help: "lag", labelNames: ["replica"] });
+  removed.series(["a"]).set(1);
   shared.counter({ name: "kept_total", help: "kept" }).series([]).inc();
   shared.remove("lag");
+  removed.series(["stale"]).set(7); // held after its removal: recorded, never read
   const late = fromSnapshot(shared);
   for (const registry of [early, late]) {
     const text = await registry.metrics();
@@ -178,6 +177,10 @@ test("a removed family leaves every reader, and its name can be defined again", 
   const again = parseSamples(await early.metrics());
   expect(again.value("lag", { replica: "b" })).toBe(2);
   expect(again.has("lag", { replica: "a" })).toBe(false);
+  // a reader started now (a restarted thread) does not take the stale series for the new family's
+  const restarted = parseSamples(await fromSnapshot(shared).metrics());
+  expect(restarted.value("lag", { replica: "b" })).toBe(2);
+  expect(restarted.has("lag", { replica: "stale" })).toBe(false);
 });
 
 test("refuses a name defined twice and the wrong number of label values", () => {
