@@ -72,11 +72,6 @@ export class Series {
   set(value: number): void {
     this.#values[this.#at] = value;
   }
-
-  /** A gauge's value goes absent from the exposition until set again. */
-  clear(): void {
-    this.#values[this.#at] = Number.NaN;
-  }
 }
 
 /** One histogram series: per-bucket counts (the last is +Inf), then the sum. */

@@ -71,7 +71,7 @@ test("a histogram renders the same samples as prom-client's, bucket edges and od
   );
 });
 
-test("counters and gauges render as prom-client's; a cleared gauge series is absent until set", async () => {
+test("counters and gauges render as prom-client's; a cleared gauge's series are absent until set", async () => {
   const shared = new SharedRegistry();
   const ours = subscribed(shared);
   const theirs = new Registry();
@@ -100,9 +100,15 @@ test("counters and gauges render as prom-client's; a cleared gauge series is abs
   gauge.series(["api", "total"]).inc(3);
   gauge.series(["api", "total"]).dec();
   gauge.series(["old", "total"]).set(9);
-  gauge.series(["old", "total"]).clear();
   refGauge.set({ pool: "api", state: "idle" }, 4);
   refGauge.set({ pool: "api", state: "total" }, 2);
+  refGauge.set({ pool: "old", state: "total" }, 9);
+  expect(await ours.metrics()).toBe(await theirs.metrics());
+  // as a collection does: what it does not set again is gone
+  gauge.clear();
+  gauge.series(["api", "idle"]).set(3);
+  refGauge.reset();
+  refGauge.set({ pool: "api", state: "idle" }, 3);
   expect(await ours.metrics()).toBe(await theirs.metrics());
   expect(plain.series([])).toBe(plain.series([])); // one series per label values
 });
