@@ -84,10 +84,16 @@ async function writeResult(result: OverheadResultFile): Promise<void> {
 
 async function combine(files: string[]): Promise<void> {
   const read = await Promise.all(
-    files.map(async (file) => ({
-      name: path.basename(file),
-      result: JSON.parse(await readFile(file, "utf8")) as OverheadResultFile,
-    })),
+    files.map(async (file) => {
+      try {
+        const result = JSON.parse(await readFile(file, "utf8")) as OverheadResultFile;
+        return { name: path.basename(file), result };
+      } catch (error) {
+        return fail(
+          `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }),
   );
   try {
     const result = combineOverheadResults(read, new Date().toISOString());

@@ -50,12 +50,14 @@ export function combineOverheadResults(
 ): OverheadResultFile {
   if (files.length < 2) throw new CombineError("give two result files or more to combine");
   const [first] = files;
-  const reference = settingsOf(first!.result);
   for (const { name, result } of files) {
+    if (!Array.isArray(result.metricsOverhead?.perRound))
+      throw new CombineError(`${name} is not a result of npm run bench:overhead`);
     if (result.note !== undefined)
       throw new CombineError(`${name} is a temporary experiment ("${result.note}"): not combined`);
     if (result.combinedFrom !== undefined)
       throw new CombineError(`${name} is itself combined: give the runs it was made of`);
+    const reference = settingsOf(first!.result);
     const settings = settingsOf(result);
     for (const [key, value] of Object.entries(reference)) {
       if (settings[key] !== value)

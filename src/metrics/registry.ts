@@ -60,8 +60,6 @@ import { Registry } from "prom-client";
 
 import { SharedRegistry } from "./shared.ts";
 
-export const POOL_STATES = ["total", "idle", "waiting"] as const;
-
 /** What a pg pool tells of its connections (a pg.Pool is one). */
 export interface PoolCounts {
   readonly totalCount: number;

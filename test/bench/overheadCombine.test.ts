@@ -90,4 +90,8 @@ test("refuses temporary experiments, runs measured differently, combined files a
     "c.json is itself combined: give the runs it was made of",
   );
   expect(combine(a)).toThrow("give two result files or more to combine");
+  const other = { date: "d", total: 3 } as unknown as OverheadResultFile;
+  expect(combine(a, { name: "other.json", result: other })).toThrow(
+    "other.json is not a result of npm run bench:overhead",
+  );
 });
